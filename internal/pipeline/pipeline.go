@@ -1,0 +1,83 @@
+// Package pipeline joins the stages: events → detect → reason → findings.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"iter"
+	"sync/atomic"
+
+	"github.com/loupe-sec/loupe/internal/detect"
+	"github.com/loupe-sec/loupe/internal/event"
+	"github.com/loupe-sec/loupe/internal/finding"
+	"github.com/loupe-sec/loupe/internal/reason"
+	"github.com/loupe-sec/loupe/internal/source"
+)
+
+// Options for one analysis run.
+type Options struct {
+	Detect detect.Options
+	Reason reason.Options
+}
+
+// Stats are live counters of a run, safe to read concurrently (progress
+// bar, metrics).
+type Stats struct {
+	Events   atomic.Int64
+	Errors   atomic.Int64 // bad lines
+	Findings atomic.Int64
+}
+
+// Run pulls events and yields findings as soon as they are conclusive, then
+// what correlations hold at the end. Per-line errors (*source.LineError) are
+// passed through as (nil, err) and the run goes on; any other error ends the
+// run after being yielded. Stopping the iteration stops the run.
+func Run(ctx context.Context, events iter.Seq2[*event.Event, error], opt Options, st *Stats) iter.Seq2[*finding.Finding, error] {
+	if st == nil {
+		st = new(Stats)
+	}
+	return func(yield func(*finding.Finding, error) bool) {
+		det := detect.New(opt.Detect)
+		rs := reason.New(opt.Reason)
+		var pending []*finding.Finding
+		collect := func(f *finding.Finding) { pending = append(pending, f) }
+		reasonOn := func(d detect.Detection) { rs.Add(d, collect) }
+		drain := func() bool {
+			for i, f := range pending {
+				pending[i] = nil
+				st.Findings.Add(1)
+				if !yield(f, nil) {
+					return false
+				}
+			}
+			pending = pending[:0]
+			return true
+		}
+		for ev, err := range events {
+			if err != nil {
+				var le *source.LineError
+				if errors.As(err, &le) {
+					st.Errors.Add(1)
+					if !yield(nil, err) {
+						return
+					}
+					continue
+				}
+				yield(nil, err)
+				return
+			}
+			st.Events.Add(1)
+			det.Observe(ev, reasonOn)
+			if len(pending) > 0 && !drain() {
+				return
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			yield(nil, err)
+			return
+		}
+		det.Flush(reasonOn)
+		rs.Flush(collect)
+		drain()
+	}
+}
