@@ -1,0 +1,147 @@
+// Command bench measures loupe end to end on synthetic streams built from
+// the shared datasets (or the repository's test corpora when ../shared is
+// absent) and prints a table: events/s, MB/s, peak RSS, findings, and the
+// time to first finding over HTTP.
+//
+//	go run ./bench                      # 1M and 10M events
+//	go run ./bench -sizes 1000000 -procs 2
+//
+// Each size runs in a fresh child process so that peak RSS (getrusage
+// maxrss) belongs to that run alone.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/loupe-sec/loupe/internal/pipeline"
+	"github.com/loupe-sec/loupe/internal/report"
+	"github.com/loupe-sec/loupe/internal/source"
+)
+
+type result struct {
+	Events   int64   `json:"events"`
+	Bytes    int64   `json:"bytes"`
+	Findings int64   `json:"findings"`
+	BadLines int64   `json:"bad_lines"`
+	Seconds  float64 `json:"seconds"`
+	MaxRSSKB int64   `json:"max_rss_kb"`
+}
+
+func main() {
+	sizes := flag.String("sizes", "1000000,10000000", "comma-separated event counts")
+	procs := flag.Int("procs", 1, "GOMAXPROCS for the measured run (1 = per-core figure)")
+	shared := flag.String("shared", envOr("LOUPE_SHARED", "../shared"), "shared datasets directory")
+	repo := flag.String("repo", ".", "repository root (for testdata/)")
+	child := flag.Int64("child", 0, "internal: run one measurement of N events and print JSON")
+	skipHTTP := flag.Bool("skip-http", false, "skip the time-to-first-finding measurement")
+	flag.Parse()
+
+	c, err := loadCorpus(*shared, *repo)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	if *child > 0 {
+		runtime.GOMAXPROCS(*procs)
+		r, err := measure(c, *child)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		json.NewEncoder(os.Stdout).Encode(r)
+		return
+	}
+
+	fmt.Printf("loupe bench — %s, GOMAXPROCS=%d, %d CPUs, %s, corpus: %s (%d distinct lines)\n\n",
+		time.Now().UTC().Format("2006-01-02"), *procs, runtime.NumCPU(), runtime.Version(), c.name, len(c.lines))
+	fmt.Println("| events | wall s | events/s | MB/s | peak RSS MB | findings | bad lines |")
+	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|")
+	self, _ := os.Executable()
+	for _, s := range strings.Split(*sizes, ",") {
+		n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+		if err != nil || n <= 0 {
+			fmt.Fprintln(os.Stderr, "bench: bad size", s)
+			os.Exit(2)
+		}
+		cmd := exec.Command(self, "-child", strconv.FormatInt(n, 10), "-procs", strconv.Itoa(*procs), "-shared", *shared, "-repo", *repo)
+		cmd.Stderr = os.Stderr
+		out, err := cmd.Output()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: child:", err)
+			os.Exit(1)
+		}
+		var r result
+		if err := json.Unmarshal(out, &r); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: child output:", err)
+			os.Exit(1)
+		}
+		fmt.Printf("| %d | %.1f | %.0f | %.1f | %.1f | %d | %d |\n", r.Events, r.Seconds,
+			float64(r.Events)/r.Seconds, float64(r.Bytes)/1e6/r.Seconds, float64(r.MaxRSSKB)/1024, r.Findings, r.BadLines)
+	}
+	if !*skipHTTP {
+		d, err := firstFindingLatency(c)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: http:", err)
+			os.Exit(1)
+		}
+		fmt.Printf("\nTime to first finding over HTTP (evidence line sent → finding line received, median of 20): %s\n", d)
+	}
+}
+
+// measure runs the whole engine over n synthetic events and writes the
+// Timesketch agent lines to io.Discard.
+func measure(c *corpus, n int64) (result, error) {
+	ctx := context.Background()
+	in := &countingReader{r: newStream(c, n)}
+	var st pipeline.Stats
+	w := report.NewAgentWriter(io.Discard, report.FormLines)
+	start := time.Now()
+	events := source.Read(ctx, in, source.Options{Name: "bench"})
+	for f, err := range pipeline.Run(ctx, events, pipeline.Options{}, &st) {
+		if err != nil {
+			continue // bad lines are counted in st.Errors
+		}
+		if err := w.WriteFinding(f); err != nil {
+			return result{}, err
+		}
+	}
+	if err := w.Close(); err != nil {
+		return result{}, err
+	}
+	el := time.Since(start).Seconds()
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return result{
+		Events: st.Events.Load(), Bytes: in.n, Findings: st.Findings.Load(), BadLines: st.Errors.Load(),
+		Seconds: el, MaxRSSKB: ru.Maxrss,
+	}, nil
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	k, err := c.r.Read(p)
+	c.n += int64(k)
+	return k, err
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/loupe-sec/loupe/internal/config"
+	"github.com/loupe-sec/loupe/internal/server"
+)
+
+// serve runs the Timesketch agent until SIGINT or SIGTERM.
+func serve(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cf := config.Bind(fs, config.Serve)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `Usage: loupe serve [flags]
+
+Serves the Timesketch log reasoning agent: POST /analyze_logs (NDJSON events
+in, NDJSON findings out, streamed), GET /healthz and GET /. Binds
+127.0.0.1:8080 by default. When $LOUPE_TOKEN or $LOUPE_TOKEN_FILE (or token /
+token_file in the config file) is set, requests need "Authorization: Bearer
+<token>".
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "loupe serve: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
+	cfg, err := config.Load(cf, os.LookupEnv)
+	if err != nil {
+		fmt.Fprintf(stderr, "loupe serve: %v\n", err)
+		return exitError
+	}
+	logger := cfg.Logger(stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := server.New(cfg, logger).ListenAndServe(ctx); err != nil {
+		logger.Error("server failed", "err", err)
+		return exitError
+	}
+	return exitOK
+}

@@ -1,0 +1,454 @@
+// Package server is loupe's HTTP service: a drop-in Timesketch "log
+// reasoning agent". Timesketch streams events to POST /analyze_logs as
+// NDJSON and reads findings back, line by line, while it is still uploading.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/loupe-sec/loupe/internal/config"
+	"github.com/loupe-sec/loupe/internal/detect"
+	"github.com/loupe-sec/loupe/internal/finding"
+	"github.com/loupe-sec/loupe/internal/pipeline"
+	"github.com/loupe-sec/loupe/internal/reason"
+	"github.com/loupe-sec/loupe/internal/report"
+	"github.com/loupe-sec/loupe/internal/source"
+	"github.com/loupe-sec/loupe/internal/version"
+)
+
+// Timeouts of the http.Server. There is deliberately no ReadTimeout or
+// WriteTimeout: an upload of millions of events may take as long as it takes.
+const (
+	readHeaderTimeout = 10 * time.Second
+	idleTimeout       = 2 * time.Minute
+	shutdownGrace     = 10 * time.Second
+)
+
+// Server serves the agent endpoints. It is safe for concurrent use.
+type Server struct {
+	cfg     config.Config
+	log     *slog.Logger
+	streams chan struct{} // semaphore bounding concurrent streams
+	mux     *http.ServeMux
+	grace   time.Duration // for open streams at shutdown
+
+	// streamEnded, when set, is called after each stream's pipeline has
+	// finished; tests use it to see that a disconnect stops the work.
+	streamEnded func(StreamStats)
+}
+
+// StreamStats describe one finished /analyze_logs stream.
+type StreamStats struct {
+	RequestID string
+	Events    int64
+	Findings  int64
+	BadLines  int64
+	Bytes     int64 // request body bytes as received (compressed if gzip)
+	Duration  time.Duration
+	Err       error // why the stream ended early, nil when it ran to the end
+}
+
+// New returns a server for cfg. Zero limits in cfg fall back to the defaults.
+func New(cfg config.Config, logger *slog.Logger) *Server {
+	def := config.Default()
+	if cfg.KeepaliveInterval <= 0 {
+		cfg.KeepaliveInterval = def.KeepaliveInterval
+	}
+	if cfg.MaxLineBytes <= 0 {
+		cfg.MaxLineBytes = def.MaxLineBytes
+	}
+	if cfg.MaxStreams <= 0 {
+		cfg.MaxStreams = def.MaxStreams
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = def.Listen
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, log: logger, streams: make(chan struct{}, cfg.MaxStreams), grace: shutdownGrace}
+	s.mux = http.NewServeMux()
+	s.mux.HandleFunc("POST /analyze_logs", s.analyzeLogs)
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /{$}", s.index)
+	return s
+}
+
+// Handler returns the HTTP handler with all routes.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// ListenAndServe listens on cfg.Listen and serves until ctx is done.
+func (s *Server) ListenAndServe(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves on ln until ctx is done, then shuts down: open streams get a
+// grace period to finish before they are cancelled.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	base, cancelStreams := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelStreams()
+	hs := &http.Server{
+		Handler:           s.mux,
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		BaseContext:       func(net.Listener) context.Context { return base },
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	s.log.Info("listening", "addr", ln.Addr().String(), "version", version.String(), "config", s.cfg)
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down", "grace", s.grace)
+	sctx, cancel := context.WithTimeout(context.Background(), s.grace)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		cancelStreams()
+		hs.Close()
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) index(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	fmt.Fprintf(w, `<!doctype html>
+<html><head><title>loupe</title></head><body>
+<h1>loupe %s</h1>
+<p>Security log reasoning agent for Timesketch.</p>
+<ul>
+<li><code>POST /analyze_logs</code> &mdash; NDJSON events in, NDJSON findings out (<code>?format=lines|summaries</code>)</li>
+<li><code>GET /healthz</code> &mdash; liveness and version</li>
+</ul>
+</body></html>
+`, html.EscapeString(version.String()))
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]string{"status": "ok", "version": version.String()})
+}
+
+// authorized reports whether r carries the configured bearer token; with no
+// token configured every request is.
+func (s *Server) authorized(r *http.Request) bool {
+	if s.cfg.Token == "" {
+		return true
+	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(s.cfg.Token)) == 1
+}
+
+// analyzeLogs is the Timesketch agent endpoint.
+//
+// Request: POST /analyze_logs, body = NDJSON events, one per line, either
+// flat or in the Timesketch nested form {"_index","_id","_source":{...}}.
+// The body may be chunked (no Content-Length) and of any total size; each
+// line is limited to max_line_bytes. A gzip body (Content-Encoding: gzip,
+// or just its magic bytes) is decompressed; other encodings get 415.
+// When a token is configured, "Authorization: Bearer <token>" is required.
+//
+// Response: 200 with Content-Type application/x-ndjson, streamed while the
+// body is still being read (full duplex). The form is chosen by the query
+// parameter ?format=lines|summaries, else the header X-Loupe-Format, else
+// lines:
+//
+//   - lines: one JSON object per finding, flushed as soon as it is
+//     conclusive: {"record_id", "annotations":[{"investigative_question",
+//     "conclusions","priority","attack_stage"}], "_index", ...}, and
+//     {"error":"line N: ..."} for each malformed or oversized input line
+//     (the stream goes on).
+//   - summaries: one JSON object {"summaries":[...]} written at the end.
+//
+// A blank line is written whenever the stream was quiet for the keepalive
+// interval; readers skip empty lines. A client that goes away stops the
+// analysis. Too many concurrent streams get 503, a missing or wrong token
+// 401, an unknown format 400.
+func (s *Server) analyzeLogs(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	id := requestID(r)
+	w.Header().Set("X-Request-Id", id)
+	log := s.log.With("request_id", id, "remote", r.RemoteAddr)
+
+	if !s.authorized(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="loupe"`)
+		http.Error(w, "unauthorized", http.StatusUnauthorized)
+		log.Warn("rejected stream: unauthorized")
+		return
+	}
+	select {
+	case s.streams <- struct{}{}:
+		defer func() { <-s.streams }()
+	default:
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "too many concurrent streams", http.StatusServiceUnavailable)
+		log.Warn("rejected stream: too many concurrent streams", "max_streams", s.cfg.MaxStreams)
+		return
+	}
+	formName := r.URL.Query().Get("format")
+	if formName == "" {
+		formName = r.Header.Get("X-Loupe-Format")
+	}
+	if formName == "" {
+		formName = "lines"
+	}
+	form, err := report.ParseForm(formName)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+
+	// A gzip body is recognised by source.Read from its magic bytes.
+	counted := &countingReader{r: r.Body}
+	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
+	case "", "identity", "gzip", "x-gzip":
+	default:
+		http.Error(w, "unsupported Content-Encoding "+enc, http.StatusUnsupportedMediaType)
+		return
+	}
+
+	rc := http.NewResponseController(w)
+	if err := rc.EnableFullDuplex(); err != nil {
+		// HTTP/2 is full duplex anyway.
+		log.Debug("full duplex not enabled", "err", err)
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	ctx, cancel := context.WithCancel(r.Context())
+	out := &stream{w: w, rc: rc, cancel: cancel, last: time.Now()}
+	out.agent = report.NewAgentWriter(out, form)
+	// Send the headers at once, unless the client waits for "100
+	// Continue": that goes out on the first body read, and a final status
+	// before it would make the client wait or give up its upload.
+	if true {
+		w.WriteHeader(http.StatusOK)
+		out.flush()
+	}
+
+	// Cancelling ctx must unblock a body read or response write in
+	// progress: expire the connection deadlines. The watcher is joined
+	// before the handler returns so it never touches a reused connection.
+	finished := make(chan struct{})
+	var watcher sync.WaitGroup
+	watcher.Go(func() {
+		select {
+		case <-ctx.Done():
+			rc.SetReadDeadline(time.Now())
+			rc.SetWriteDeadline(time.Now())
+		case <-finished:
+		}
+	})
+	watcher.Go(func() { out.keepalive(finished, s.cfg.KeepaliveInterval) })
+
+	var st pipeline.Stats
+	opts := pipeline.Options{
+		Detect: detect.Options{MaxTracked: s.cfg.MaxTracked},
+		Reason: reason.Options{MaxEvidence: s.cfg.MaxEvidence, MaxGroups: s.cfg.MaxGroups},
+	}
+	events := source.Read(ctx, counted, source.Options{Name: "http", MaxLineBytes: s.cfg.MaxLineBytes})
+	var streamErr error
+	for f, err := range pipeline.Run(ctx, events, opts, &st) {
+		if err != nil {
+			var le *source.LineError
+			if errors.As(err, &le) {
+				if out.writeError(le.Error()) != nil {
+					break
+				}
+				continue
+			}
+			streamErr = err
+			if ctx.Err() == nil {
+				out.writeError(err.Error())
+			}
+			break
+		}
+		if out.writeFinding(f) != nil {
+			break
+		}
+	}
+	close(finished)
+	watcher.Wait()
+	if err := out.close(); err != nil && streamErr == nil {
+		streamErr = err
+	}
+	if streamErr == nil && ctx.Err() != nil {
+		streamErr = context.Cause(ctx)
+	}
+	cancel()
+
+	stats := StreamStats{
+		RequestID: id,
+		Events:    st.Events.Load(),
+		Findings:  st.Findings.Load(),
+		BadLines:  st.Errors.Load(),
+		Bytes:     counted.n.Load(),
+		Duration:  time.Since(start),
+		Err:       streamErr,
+	}
+	attrs := []any{"form", formName, "events", stats.Events, "findings", stats.Findings,
+		"bad_lines", stats.BadLines, "bytes", stats.Bytes, "duration", stats.Duration}
+	if streamErr != nil {
+		log.Warn("stream ended early", append(attrs, "err", streamErr)...)
+	} else {
+		log.Info("stream done", attrs...)
+	}
+	if s.streamEnded != nil {
+		s.streamEnded(stats)
+	}
+}
+
+// stream serialises everything written to one response: findings, error
+// lines and keepalives. Every write is flushed at once. The first failed
+// write cancels the stream.
+type stream struct {
+	mu     sync.Mutex
+	w      io.Writer
+	rc     *http.ResponseController
+	agent  *report.AgentWriter
+	cancel context.CancelFunc
+	last   time.Time // of the last write
+	err    error     // first write error
+}
+
+// Write is the agent writer's sink; called with mu held.
+func (s *stream) Write(p []byte) (int, error) {
+	if s.err != nil {
+		return 0, s.err
+	}
+	n, err := s.w.Write(p)
+	if err != nil {
+		s.fail(err)
+	}
+	s.last = time.Now()
+	return n, err
+}
+
+func (s *stream) fail(err error) {
+	if s.err == nil {
+		s.err = fmt.Errorf("write response: %w", err)
+		s.cancel()
+	}
+}
+
+// flush sends what was written; called with mu held or before sharing.
+func (s *stream) flush() {
+	if s.err != nil {
+		return
+	}
+	if err := s.rc.Flush(); err != nil {
+		s.fail(err)
+	}
+}
+
+func (s *stream) do(write func() error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return s.err
+	}
+	if err := write(); err != nil {
+		s.fail(err)
+		return s.err
+	}
+	s.flush()
+	return s.err
+}
+
+func (s *stream) writeFinding(f *finding.Finding) error {
+	return s.do(func() error { return s.agent.WriteFinding(f) })
+}
+
+func (s *stream) writeError(msg string) error {
+	return s.do(func() error { return s.agent.WriteError(msg) })
+}
+
+func (s *stream) close() error {
+	return s.do(s.agent.Close)
+}
+
+// keepalive writes a blank line whenever nothing was written for interval,
+// until done is closed.
+func (s *stream) keepalive(done <-chan struct{}, interval time.Duration) {
+	tick := time.NewTicker(max(interval/4, time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-tick.C:
+		}
+		s.mu.Lock()
+		if s.err == nil && time.Since(s.last) >= interval {
+			if err := s.agent.Keepalive(); err != nil {
+				s.fail(err)
+			}
+			s.flush()
+		}
+		failed := s.err != nil
+		s.mu.Unlock()
+		if failed {
+			return
+		}
+	}
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// requestID takes a sane X-Request-Id from the client or makes one.
+func requestID(r *http.Request) string {
+	if id := r.Header.Get("X-Request-Id"); id != "" && len(id) <= 64 && isToken(id) {
+		return id
+	}
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func isToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
