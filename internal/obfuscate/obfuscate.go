@@ -182,9 +182,9 @@ func New(opt Options) *Mapper {
 		preserve: opt.PreserveStructure,
 		nets:     slices.Clone(opt.InternalNets),
 		max:      opt.MaxTokens,
-		byValue:  make(map[valueKey]string),
-		byToken:  make(map[string]numbered),
-		next:     make(map[Kind]int),
+		byValue:  make(map[valueKey]string, 64),
+		byToken:  make(map[string]numbered, 64),
+		next:     make(map[Kind]int, 8),
 	}
 	if len(m.nets) == 0 {
 		m.nets = DefaultInternalNets()

@@ -206,19 +206,20 @@ func (sc *scanner) privateKeys() {
 // ids, GitHub, Slack, Google, Stripe and OpenAI-style keys, and JWTs.
 func (sc *scanner) prefixedSecrets() {
 	s := sc.s
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
+	for i := 0; i < len(s); {
+		if !isAlnum(s[i]) {
+			i++
+			continue
+		}
+		switch s[i] { // the first bytes of the prefixes below
 		case 'A', 'g', 'x', 's', 'r', 'e':
-		default:
-			continue
+			if end := prefixedSecretEnd(s, i); end > i {
+				sc.addSecret(i, end)
+				i = end
+				continue
+			}
 		}
-		if i > 0 && isAlnum(s[i-1]) {
-			continue
-		}
-		if end := prefixedSecretEnd(s, i); end > i {
-			sc.addSecret(i, end)
-			i = end - 1
-		}
+		i = run(s, i, cDigit|cAlpha) // skip to the next word
 	}
 }
 
@@ -752,19 +753,22 @@ func emailDomainEnd(s string, d int) int {
 // libpod-<id>.
 func (sc *scanner) cgroupContainers() {
 	s := sc.s
-	for _, p := range [...]string{"docker/", "docker-", "containerd-", "crio-", "libpod-"} {
-		for i := 0; ; {
-			j := strings.Index(s[i:], p)
-			if j < 0 {
-				break
-			}
-			a := i + j + len(p)
-			e := run(s, a, cHex)
-			if e-a == 64 && isContainerID(s[a:e]) && (e == len(s) || !isAlnum(s[e])) {
-				sc.addValue(a, e, KindContainer)
-			}
-			i = a
+	for i := 0; i < len(s); {
+		if !isHex(s[i]) {
+			i++
+			continue
 		}
+		e := run(s, i, cHex)
+		if e-i == 64 && (e == len(s) || !isAlnum(s[e])) && isContainerID(s[i:e]) {
+			before := s[max(0, i-12):i]
+			for _, p := range [...]string{"docker/", "docker-", "containerd-", "crio-", "libpod-"} {
+				if strings.HasSuffix(before, p) {
+					sc.addValue(i, e, KindContainer)
+					break
+				}
+			}
+		}
+		i = run(s, e, cDigit|cAlpha)
 	}
 }
 
@@ -772,14 +776,17 @@ func (sc *scanner) cgroupContainers() {
 // C:\Users\<name> (single or JSON-escaped backslashes).
 func (sc *scanner) homeDirs() {
 	s := sc.s
-	for _, p := range [...]string{"/home/", "/Users/", `\Users\`, `\users\`, `\\Users\\`, `\\users\\`} {
+	for _, p := range [...]string{"home", "sers"} {
 		for i := 0; ; {
 			j := strings.Index(s[i:], p)
 			if j < 0 {
 				break
 			}
-			a := i + j + len(p)
-			i = a
+			a := homeDirStart(s, i+j, p)
+			i += j + len(p)
+			if a < 0 {
+				continue
+			}
 			e := a
 			for e < len(s) && strings.IndexByte("/\\ \t\r\n\"':;,)]}>|", s[e]) < 0 {
 				e++
@@ -791,6 +798,31 @@ func (sc *scanner) homeDirs() {
 			sc.addUser(a, e)
 		}
 	}
+}
+
+// homeDirStart checks that the match of p ("home" or "sers") at i belongs
+// to /home/, /Users/, \Users\ or \\Users\\ and returns where the name starts,
+// or -1.
+func homeDirStart(s string, i int, p string) int {
+	a := i
+	if p == "sers" {
+		if a == 0 || (s[a-1] != 'U' && s[a-1] != 'u') {
+			return -1
+		}
+		a--
+	}
+	e := i + len(p)
+	switch {
+	case a >= 1 && s[a-1] == '/' && e < len(s) && s[e] == '/':
+		return e + 1
+	case p == "home":
+		return -1
+	case a >= 2 && s[a-2:a] == `\\` && strings.HasPrefix(s[e:], `\\`):
+		return e + 2
+	case a >= 1 && s[a-1] == '\\' && e < len(s) && s[e] == '\\':
+		return e + 1
+	}
+	return -1
 }
 
 // domainUsers reads DOMAIN\name, where DOMAIN is an upper-case NetBIOS name

@@ -171,6 +171,9 @@ func classifyKey(k string) keyClass {
 	if len(k) == 0 || len(k) > 64 {
 		return keyNone
 	}
+	if !isAlpha(k[len(k)-1]) {
+		return keyNone // every known key ends in a letter
+	}
 	var arr [64]byte
 	n := normKey(arr[:0], k)
 	if c, ok := exactKeys[string(n)]; ok {
