@@ -28,7 +28,7 @@ var (
 	}
 	ruleBruteForceSuccess = &rule{
 		id: "loupe-brute-force-success", title: "Successful logon after brute force",
-		level: finding.High, tactic: "initial-access", techniques: []string{"T1078", "T1110"},
+		level: finding.Critical, tactic: "initial-access", techniques: []string{"T1078", "T1110"},
 	}
 )
 

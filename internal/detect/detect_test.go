@@ -408,7 +408,7 @@ func TestDistributedBruteForceOnOneUser(t *testing.T) {
 		t.Fatalf("brute force = %+v", bf)
 	}
 	s := ds["loupe-brute-force-success"]
-	if len(s) != 1 || s[0].Priority != finding.High {
+	if len(s) != 1 || s[0].Priority != finding.Critical {
 		t.Fatalf("success = %+v", s)
 	}
 }

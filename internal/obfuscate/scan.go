@@ -1069,27 +1069,64 @@ func (sc *scanner) sweep() {
 		default:
 			continue
 		}
-		if len(sp.value) < 3 || allDigits(sp.value) || len(vals) >= 64 {
+		if len(sp.value) < 3 || allDigits(sp.value) || len(vals) >= 256 {
 			continue
 		}
-		if !slices.Contains(vals, known{sp.kind, sp.value}) {
+		if len(vals) > 64 || !slices.Contains(vals, known{sp.kind, sp.value}) {
 			vals = append(vals, known{sp.kind, sp.value})
 		}
 	}
 	vals = append(vals, sc.m.known...)
-	s := sc.s
-	for _, v := range vals {
-		for i := 0; ; {
-			j := strings.Index(s[i:], v.value)
-			if j < 0 {
-				break
-			}
-			a := i + j
-			e := a + len(v.value)
-			if boundaryBefore(s, a) && (e == len(s) || !isWordByte(s[e])) {
-				sc.add(a, e, v.kind, v.value)
-			}
-			i = a + 1
+	if len(vals) == 0 {
+		return
+	}
+	if len(vals) <= 8 {
+		for _, v := range vals {
+			sc.sweepOne(v)
 		}
+		return
+	}
+	// Many values: one pass over word starts, looking values up by their
+	// first word, so the cost stays linear in the text.
+	byFirst := make(map[string][]known, len(vals))
+	for _, v := range vals {
+		if f := run(v.value, 0, cWord); f > 0 {
+			byFirst[v.value[:f]] = append(byFirst[v.value[:f]], v)
+		} else {
+			sc.sweepOne(v)
+		}
+	}
+	s := sc.s
+	for i := 0; i < len(s); {
+		if !isWordByte(s[i]) {
+			i++
+			continue
+		}
+		w := run(s, i, cWord)
+		if boundaryBefore(s, i) {
+			for _, v := range byFirst[s[i:w]] {
+				if e := i + len(v.value); strings.HasPrefix(s[i:], v.value) && (e == len(s) || !isWordByte(s[e])) {
+					sc.add(i, e, v.kind, v.value)
+				}
+			}
+		}
+		i = w
+	}
+}
+
+// sweepOne replaces every whole-word occurrence of one value.
+func (sc *scanner) sweepOne(v known) {
+	s := sc.s
+	for i := 0; ; {
+		j := strings.Index(s[i:], v.value)
+		if j < 0 {
+			return
+		}
+		a := i + j
+		e := a + len(v.value)
+		if boundaryBefore(s, a) && (e == len(s) || !isWordByte(s[e])) {
+			sc.add(a, e, v.kind, v.value)
+		}
+		i = a + 1
 	}
 }

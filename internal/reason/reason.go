@@ -349,20 +349,9 @@ func fromEvent(e *event.Event) finding.Evidence {
 	}
 }
 
-// priorityOf is the detection's priority, raised one step for a
-// correlation that confirms the attempt succeeded.
-func priorityOf(d detect.Detection) finding.Priority {
-	p := d.Priority
-	if d.Source == "correlation" && p < finding.Critical && confirmsSuccess(d.What) {
-		p++
-	}
-	return p
-}
-
-func confirmsSuccess(what string) bool {
-	w := strings.ToLower(what)
-	return strings.Contains(w, "success") || strings.Contains(w, "succeeded")
-}
+// priorityOf is the detection's priority: detect decides severity, the
+// reasoner does not second-guess it.
+func priorityOf(d detect.Detection) finding.Priority { return d.Priority }
 
 func countOf(d detect.Detection, linked int) int64 {
 	if d.Count > 0 {

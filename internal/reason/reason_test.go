@@ -163,8 +163,8 @@ func TestConclusionCorrelation(t *testing.T) {
 		t.Errorf("conclusion\n got: %s\nwant: %s", f.Conclusion, want)
 	}
 	checkSentence(t, f.Conclusion)
-	if f.Priority != finding.Critical {
-		t.Errorf("a correlation confirming success must be raised one step: got %v", f.Priority)
+	if f.Priority != d.Priority {
+		t.Errorf("priority %v, want the detection's %v", f.Priority, d.Priority)
 	}
 	if f.Count != 16 || len(f.Evidence) != 4 || f.Evidence[0].RecordID != "fail-0" || f.Evidence[3].RecordID != "ok-1" {
 		t.Errorf("count %d evidence %+v", f.Count, f.Evidence)

@@ -247,7 +247,7 @@ func TestSummariesStreamDecodesLikeRawDecode(t *testing.T) {
 		}
 		a := s.Annotations[0]
 		if a.Question != f.Question || len(a.Conclusions) != 1 || a.Conclusions[0] != f.Conclusion ||
-			a.Priority != f.Priority.Timesketch() || a.AttackStage != f.Tactic {
+			a.Priority != summariesPriority(f.Priority) || a.AttackStage != f.Tactic {
 			t.Errorf("finding %s: annotation %+v", f.ID, a)
 		}
 	}
@@ -482,3 +482,16 @@ type discard struct{}
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 func bufioWriter(b *bytes.Buffer) *bufio.Writer { return bufio.NewWriter(b) }
+
+func TestSummariesPriorityVocabulary(t *testing.T) {
+	// Timesketch's LogAnalyzer labels questions only for "notice" and
+	// "critical"; "medium" is accepted without a label.
+	for p, want := range map[finding.Priority]string{
+		finding.Info: "notice", finding.Low: "notice", finding.Medium: "medium",
+		finding.High: "critical", finding.Critical: "critical",
+	} {
+		if got := summariesPriority(p); got != want {
+			t.Errorf("summariesPriority(%s) = %q, want %q", p, got, want)
+		}
+	}
+}
