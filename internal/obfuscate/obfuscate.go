@@ -35,7 +35,8 @@
 //     Google, Stripe and OpenAI-style keys, JWTs, bearer and other
 //     Authorization credentials, URL passwords, values of password-, secret-
 //     and token-like keys, high-entropy values after key/secret words,
-//     mysql -p<password> and --password options. Secrets are never numbered,
+//     mysql -p<password> and --password options (but PWD=/path, sudo's
+//     working directory, is a path). Secrets are never numbered,
 //     never stored and never restored.
 //
 // A value found once in a text by context is also replaced where it occurs
@@ -304,6 +305,9 @@ func (m *Mapper) tokenLocked(kind Kind, value string) string {
 
 // Restore replaces the tokens this Mapper issued with their real values.
 // [REDACTED] and anything that only looks like a token stay as they are.
+// An input that already held text shaped like an issued token (say a
+// literal "[USER-1]") is restored too, so the round trip is exact only for
+// texts without such strings.
 func (m *Mapper) Restore(s string) string {
 	if strings.IndexByte(s, '[') < 0 {
 		return s
