@@ -47,7 +47,7 @@ func analyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	agentForm := fs.String("agent-form", "lines", "ndjson form: lines or summaries (the Timesketch agent forms)")
 	failOn := fs.String("fail-on", "", "exit 3 when a finding has at least this `priority`: info, low, medium, high or critical")
 	quiet := fs.Bool("quiet", false, "no progress bar and no bad-line messages")
-	useDemo := fs.Bool("demo", false, "analyse the embedded sample intrusion corpus")
+	useDemo := fs.Bool("demo", false, "analyse the embedded sample intrusion corpus (text report unless --format)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: loupe analyze [flags] [FILE...|-]
 

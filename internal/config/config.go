@@ -71,7 +71,7 @@ type setting struct {
 }
 
 var settings = []setting{
-	{key: "listen", flag: "listen", scope: Serve, usage: "address to listen on (host:port)",
+	{key: "listen", flag: "listen", scope: Serve, usage: "`address` to listen on (host:port)",
 		set: func(c *Config, v string) error {
 			if strings.TrimSpace(v) == "" {
 				return errors.New("empty address")
@@ -91,7 +91,7 @@ var settings = []setting{
 			c.Token = t
 			return nil
 		}},
-	{key: "keepalive_interval", flag: "keepalive", scope: Serve, usage: "write a blank line on a quiet stream after this long",
+	{key: "keepalive_interval", flag: "keepalive", scope: Serve, usage: "write a blank line on a stream quiet for this `duration`",
 		set: func(c *Config, v string) error {
 			d, err := time.ParseDuration(v)
 			if err != nil {
@@ -104,17 +104,17 @@ var settings = []setting{
 			return nil
 		},
 		def: func(c Config) string { return c.KeepaliveInterval.String() }},
-	intSetting("max_line_bytes", "max-line-bytes", Serve|Analyze, "longest accepted input line in bytes",
+	intSetting("max_line_bytes", "max-line-bytes", Serve|Analyze, "longest accepted input line in `bytes`",
 		func(c *Config) *int { return &c.MaxLineBytes }),
-	intSetting("max_streams", "max-streams", Serve, "concurrent /analyze_logs streams",
+	intSetting("max_streams", "max-streams", Serve, "`n` concurrent /analyze_logs streams at most",
 		func(c *Config) *int { return &c.MaxStreams }),
-	intSetting("max_evidence", "max-evidence", Serve|Analyze, "events linked to one conclusion",
+	intSetting("max_evidence", "max-evidence", Serve|Analyze, "`n` events linked to one conclusion at most",
 		func(c *Config) *int { return &c.MaxEvidence }),
-	intSetting("max_groups", "max-groups", Serve|Analyze, "repeated-conclusion groups held per run",
+	intSetting("max_groups", "max-groups", Serve|Analyze, "`n` repeated-conclusion groups held per run at most",
 		func(c *Config) *int { return &c.MaxGroups }),
-	intSetting("max_tracked", "max-tracked", Serve|Analyze, "correlation keys held per run",
+	intSetting("max_tracked", "max-tracked", Serve|Analyze, "`n` correlation keys held per run at most",
 		func(c *Config) *int { return &c.MaxTracked }),
-	{key: "log_level", flag: "log-level", scope: Serve | Analyze, usage: "log level: debug, info, warn or error",
+	{key: "log_level", flag: "log-level", scope: Serve | Analyze, usage: "log `level`: debug, info, warn or error",
 		set: func(c *Config, v string) error {
 			var l slog.Level
 			if err := l.UnmarshalText([]byte(v)); err != nil {
@@ -124,7 +124,7 @@ var settings = []setting{
 			return nil
 		},
 		def: func(c Config) string { return c.LogLevel }},
-	{key: "log_format", flag: "log-format", scope: Serve | Analyze, usage: "log format: json or text",
+	{key: "log_format", flag: "log-format", scope: Serve | Analyze, usage: "log `format`: json or text",
 		set: func(c *Config, v string) error {
 			switch v = strings.ToLower(v); v {
 			case "json", "text":

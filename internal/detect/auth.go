@@ -335,11 +335,7 @@ func (a *authTracker) success(ev *event.Event, host string, ae authEvent, emit f
 	} else {
 		user = quoted(user, 80)
 	}
-	what := "logon as " + user
-	if ae.src != "" {
-		what += " from " + ae.src
-	}
-	what += " succeeded after " + strconv.FormatInt(st.total, 10) + " failed attempts"
+	what := "logged on as " + user + " after " + strconv.FormatInt(st.total, 10) + " failed attempts"
 	d := ruleBruteForceSuccess.detection(ev, hit{what: what, object: strings.ToLower(ae.user) + "|" + ae.src, raise: raise})
 	d.Source = "correlation"
 	d.Count = st.total + 1

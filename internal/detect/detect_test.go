@@ -325,7 +325,7 @@ func TestBruteForceThenSuccess(t *testing.T) {
 		t.Fatalf("success detections = %d", len(s))
 	}
 	if s[0].Priority != finding.Critical || s[0].Tactic != "Initial Access" || s[0].Techniques[0].ID != "T1078" || s[0].Count != 13 ||
-		!strings.Contains(s[0].What, "succeeded after 12 failed attempts") {
+		!strings.Contains(s[0].What, "logged on as \"root\" after 12 failed attempts") {
 		t.Errorf("success = %+v", s[0])
 	}
 	if len(ds) != 2 {
@@ -454,7 +454,7 @@ func TestWindowsBruteForce(t *testing.T) {
 	if len(ds["loupe-brute-force"]) != 1 || len(ds["loupe-brute-force-success"]) != 1 {
 		t.Fatalf("got %v", ds)
 	}
-	if !strings.Contains(ds["loupe-brute-force-success"][0].What, `logon as "Administrator" from 192.0.2.44`) {
+	if d := ds["loupe-brute-force-success"][0]; !strings.Contains(d.What, `logged on as "Administrator" after 10 failed`) || !strings.Contains(d.Key, "192.0.2.44") {
 		t.Errorf("what = %q", ds["loupe-brute-force-success"][0].What)
 	}
 	// An interactive (type 2) logon is not the remote success we look for.
@@ -559,17 +559,17 @@ func TestFalco(t *testing.T) {
 		what   string
 	}{
 		{falcoEv("Terminal shell in container", "Notice", "17:20:42.123456789: Notice A shell was spawned in a container (user=root)", "container", "shell", "mitre_execution", "T1059"),
-			finding.Low, "Execution", "T1059", "A shell was spawned in a container (user=root)"},
+			finding.Low, "Execution", "T1059", `raised the Falco alert "A shell was spawned in a container"`},
 		{falcoEv("Read sensitive file untrusted", "Warning", "Warning Sensitive file opened for reading (file=/etc/shadow)", "filesystem", "mitre_credential_access", "T1555", "T1003.008"),
-			finding.Medium, "Credential Access", "T1555,T1003.008", "Sensitive file opened"},
+			finding.Medium, "Credential Access", "T1555,T1003.008", `raised the Falco alert "Sensitive file opened for reading"`},
 		{falcoEv("Clear Log Activities", "Error", "Log files were tampered", "filesystem"),
-			finding.High, "Defense Evasion", "T1070", "Log files were tampered"},
+			finding.High, "Defense Evasion", "T1070", `raised the Falco alert "Log files were tampered"`},
 		{falcoEv("Some Custom Rule", "Critical", "custom", "T1611"),
-			finding.Critical, "Privilege Escalation", "T1611", "custom"},
+			finding.Critical, "Privilege Escalation", "T1611", `raised the Falco alert "custom"`},
 		{falcoEv("Some Custom Rule", "Informational", "custom"),
-			finding.Info, "Execution", "", "custom"},
+			finding.Info, "Execution", "", `raised the Falco alert "custom"`},
 		{falcoEv("Tagged", "Emergency", "x", "MITRE_PERSISTENCE", "mitre_execution"),
-			finding.Critical, "Persistence", "", "x"},
+			finding.Critical, "Persistence", "", `raised the Falco alert "x"`},
 	}
 	for _, c := range cases {
 		ds := collect(New(Options{}), c.ev)

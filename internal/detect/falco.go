@@ -128,7 +128,9 @@ func falcoDetection(ev *event.Event) Detection {
 	}
 }
 
-// falcoWhat is the alert output without its leading "time: Priority".
+// falcoWhat composes the observation from the alert: the sentence of its
+// output (without the leading "time: Priority" and the trailing field list),
+// then the command and the container or pod it ran in.
 func falcoWhat(ev *event.Event) string {
 	out := strings.TrimSpace(ev.Message)
 	if first, rest, ok := strings.Cut(out, " "); ok && strings.HasSuffix(first, ":") && strings.Count(first, ":") >= 2 {
@@ -137,8 +139,34 @@ func falcoWhat(ev *event.Event) string {
 	if ev.Priority != "" && len(out) > len(ev.Priority) && strings.EqualFold(out[:len(ev.Priority)], ev.Priority) && out[len(ev.Priority)] == ' ' {
 		out = strings.TrimSpace(out[len(ev.Priority):])
 	}
-	if out == "" {
-		out = "Falco rule " + quoted(ev.Rule, 120) + " fired"
+	if i := strings.Index(out, " ("); i > 0 && strings.HasSuffix(out, ")") {
+		out = strings.TrimSpace(out[:i]) // the field list is restated below
 	}
-	return clip(oneLine(out), 300)
+	var b strings.Builder
+	b.WriteString("raised the Falco alert ")
+	if out == "" {
+		out = ev.Rule
+	}
+	b.WriteString(quoted(oneLine(out), 160))
+	if ev.CommandLine != "" {
+		b.WriteString(" running ")
+		b.WriteString(quoted(ev.CommandLine, 200))
+	} else if ev.Image != "" {
+		b.WriteString(" from process ")
+		b.WriteString(quoted(ev.Image, 120))
+	}
+	if f, ok := ev.Data("fd.name"); ok && f != "" && f != "<NA>" {
+		b.WriteString(" on ")
+		b.WriteString(quoted(f, 120))
+	}
+	if c, ok := ev.Data("container.name"); ok && c != "" && c != "host" && c != "<NA>" {
+		b.WriteString(" in container ")
+		b.WriteString(quoted(c, 80))
+		if ns, ok := ev.Data("k8s.ns.name"); ok && ns != "" && ns != "<NA>" {
+			b.WriteString(" (Kubernetes namespace " + quoted(ns, 60) + ")")
+		}
+	} else if id, ok := ev.Data("container.id"); ok && id != "" && id != "host" && id != "<NA>" {
+		b.WriteString(" in container " + quoted(id, 64))
+	}
+	return clip(b.String(), 400)
 }

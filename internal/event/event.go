@@ -6,6 +6,7 @@
 package event
 
 import (
+	"strings"
 	"time"
 
 	"github.com/tidwall/gjson"
@@ -118,17 +119,39 @@ func gjsonEscape(name string) string {
 	return string(b)
 }
 
-// Summary is a short one-line description of the event for evidence lists.
+// Summary is a short one-line description of the event for evidence lists:
+// its command line or message, or for a Windows record without either the
+// channel, event id and the account, address and service it names.
 func (e *Event) Summary() string {
 	switch {
 	case e.CommandLine != "":
 		return e.CommandLine
 	case e.Message != "":
 		return e.Message
-	case e.EventID != 0:
-		return e.Channel + " event " + itoa(e.EventID)
+	case e.EventID == 0:
+		return ""
 	}
-	return ""
+	s := e.Channel + " event " + itoa(e.EventID)
+	var parts []string
+	if e.TargetUser != "" {
+		parts = append(parts, "account "+e.TargetUser)
+	}
+	if e.SrcIP != "" && e.SrcIP != "-" {
+		parts = append(parts, "from "+e.SrcIP)
+	}
+	if e.LogonType != 0 {
+		parts = append(parts, "logon type "+itoa(e.LogonType))
+	}
+	if e.Program != "" {
+		parts = append(parts, "service "+e.Program)
+	}
+	if e.Image != "" {
+		parts = append(parts, "process "+e.Image)
+	}
+	if len(parts) > 0 {
+		s += ": " + strings.Join(parts, ", ")
+	}
+	return s
 }
 
 func itoa(n int) string {

@@ -52,9 +52,9 @@ func tactics(fs []*finding.Finding) []string {
 // The synthetic intrusions must be answered in the tactics they contain.
 func TestAttackCorporaAnswerTheirTactics(t *testing.T) {
 	want := map[string][]string{
-		"evtx.jsonl": {"Credential Access", "Defense Evasion", "Execution", "Impact", "Initial Access", "Persistence"},
-		"auth.log":   {"Credential Access", "Defense Evasion", "Initial Access", "Persistence"},
-		"falco.jsonl": {"Credential Access", "Defense Evasion", "Execution", "Privilege Escalation"},
+		"evtx.jsonl":              {"Credential Access", "Defense Evasion", "Execution", "Impact", "Initial Access", "Persistence"},
+		"auth.log":                {"Credential Access", "Defense Evasion", "Initial Access", "Persistence"},
+		"falco.jsonl":             {"Credential Access", "Defense Evasion", "Execution", "Privilege Escalation"},
 		"timesketch-flat.jsonl":   {"Defense Evasion", "Execution", "Persistence"},
 		"timesketch-nested.jsonl": {"Defense Evasion", "Execution", "Persistence"},
 	}

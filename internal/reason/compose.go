@@ -255,6 +255,16 @@ func capitalize(s string) string {
 
 // clean makes a fact fit in one sentence: control characters become spaces,
 // surrounding space is trimmed, and a "-" placeholder counts as unknown.
+// person is a cleaned account name, or "" for a Windows machine account
+// (NAME$), which is the system acting for itself rather than a person.
+func person(s string) string {
+	s = clean(s)
+	if strings.HasSuffix(s, "$") {
+		return ""
+	}
+	return s
+}
+
 func clean(s string) string {
 	s = strings.TrimSpace(s)
 	if s == "-" || s == "<nil>" || strings.EqualFold(s, "null") {

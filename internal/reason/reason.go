@@ -174,15 +174,15 @@ func (r *Reasoner) first(key string, d detect.Detection) (*finding.Finding, *gro
 		g.srcIP = clean(e.SrcIP)
 		g.target = clean(e.TargetUser)
 		g.image = baseName(clean(e.Image))
-		if u := clean(e.User); u != "" {
+		if u := person(e.User); u != "" {
 			fs.subjects = []string{u}
 		}
 		hosts.add(g.host)
 	}
 	for _, e := range ev {
 		hosts.add(e.Host)
-		if !contains(fs.subjects, e.User) {
-			accounts.add(e.User)
+		if u := person(e.User); u != "" && !contains(fs.subjects, u) {
+			accounts.add(u)
 		}
 	}
 	if g.host == "" && len(hosts.kept) == 1 {

@@ -181,12 +181,13 @@ func (s *Server) authorized(r *http.Request) bool {
 // parameter ?format=lines|summaries, else the header X-Loupe-Format, else
 // lines:
 //
-//   - lines: one JSON object per finding, flushed as soon as it is
-//     conclusive: {"record_id", "annotations":[{"investigative_question",
-//     "conclusions","priority","attack_stage"}], "_index", ...}, and
-//     {"error":"line N: ..."} for each malformed or oversized input line
-//     (the stream goes on).
-//   - summaries: one JSON object {"summaries":[...]} written at the end.
+//   - lines: for each finding, as soon as it is conclusive, one JSON line
+//     per evidence event: {"record_id", "_index", "__ts_index_name",
+//     "annotations":[{"investigative_question","conclusions","priority",
+//     "attack_stage"}], ...}; and {"error":"line N: ..."} for each
+//     malformed or oversized input line (the stream goes on).
+//   - summaries: one JSON object {"summaries":[...]}, its array elements
+//     streamed as findings come and the object closed at the end.
 //
 // A blank line is written whenever the stream was quiet for the keepalive
 // interval; readers skip empty lines. A client that goes away stops the
@@ -249,7 +250,7 @@ func (s *Server) analyzeLogs(w http.ResponseWriter, r *http.Request) {
 	// Send the headers at once, unless the client waits for "100
 	// Continue": that goes out on the first body read, and a final status
 	// before it would make the client wait or give up its upload.
-	if true {
+	if !strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
 		w.WriteHeader(http.StatusOK)
 		out.flush()
 	}

@@ -779,7 +779,7 @@ func BenchmarkAnalyzeLogs(b *testing.B) {
 func TestExpectContinue(t *testing.T) {
 	ts := newTestServer(t, nil)
 	in := corpus(t, "timesketch-nested.jsonl")
-	client := &http.Client{Transport: &http.Transport{ExpectContinueTimeout: 5 * time.Second}}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{ExpectContinueTimeout: 5 * time.Second}}
 	req, _ := http.NewRequest(http.MethodPost, ts.URL+"/analyze_logs", bytes.NewReader(bytes.Join(in, []byte("\n"))))
 	req.Header.Set("Expect", "100-continue")
 	start := time.Now()
