@@ -1,5 +1,7 @@
-// Package demo embeds a small synthetic intrusion corpus (a copy of
-// testdata/attack) so `loupe analyze --demo` works without any input files.
+// Package demo embeds a small synthetic intrusion corpus (copies of the
+// Windows, Linux and Falco files of testdata/attack; the Timesketch files
+// there repeat the same events in another shape and are left out) so
+// `loupe analyze --demo` works without any input files.
 package demo
 
 import (
