@@ -36,6 +36,7 @@ type result struct {
 	BadLines int64   `json:"bad_lines"`
 	Seconds  float64 `json:"seconds"`
 	MaxRSSKB int64   `json:"max_rss_kb"`
+	LiveHeap uint64  `json:"live_heap"` // bytes in use after a final GC
 }
 
 func main() {
@@ -65,8 +66,8 @@ func main() {
 
 	fmt.Printf("loupe bench — %s, GOMAXPROCS=%d, %d CPUs, %s, corpus: %s (%d distinct lines)\n\n",
 		time.Now().UTC().Format("2006-01-02"), *procs, runtime.NumCPU(), runtime.Version(), c.name, len(c.lines))
-	fmt.Println("| events | wall s | events/s | MB/s | peak RSS MB | findings | bad lines |")
-	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Println("| events | wall s | events/s | MB/s | peak RSS MB | live heap MB | findings | bad lines |")
+	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|---:|")
 	self, _ := os.Executable()
 	for _, s := range strings.Split(*sizes, ",") {
 		n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
@@ -86,8 +87,9 @@ func main() {
 			fmt.Fprintln(os.Stderr, "bench: child output:", err)
 			os.Exit(1)
 		}
-		fmt.Printf("| %d | %.1f | %.0f | %.1f | %.1f | %d | %d |\n", r.Events, r.Seconds,
-			float64(r.Events)/r.Seconds, float64(r.Bytes)/1e6/r.Seconds, float64(r.MaxRSSKB)/1024, r.Findings, r.BadLines)
+		fmt.Printf("| %d | %.1f | %.0f | %.1f | %.1f | %.1f | %d | %d |\n", r.Events, r.Seconds,
+			float64(r.Events)/r.Seconds, float64(r.Bytes)/1e6/r.Seconds, float64(r.MaxRSSKB)/1024,
+			float64(r.LiveHeap)/(1<<20), r.Findings, r.BadLines)
 	}
 	if !*skipHTTP {
 		d, err := firstFindingLatency(c)
@@ -122,9 +124,12 @@ func measure(c *corpus, n int64) (result, error) {
 	el := time.Since(start).Seconds()
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
 	return result{
 		Events: st.Events.Load(), Bytes: in.n, Findings: st.Findings.Load(), BadLines: st.Errors.Load(),
-		Seconds: el, MaxRSSKB: ru.Maxrss,
+		Seconds: el, MaxRSSKB: ru.Maxrss, LiveHeap: ms.HeapAlloc,
 	}, nil
 }
 
