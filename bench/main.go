@@ -24,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/loupe-sec/loupe/internal/detect"
 	"github.com/loupe-sec/loupe/internal/pipeline"
 	"github.com/loupe-sec/loupe/internal/report"
 	"github.com/loupe-sec/loupe/internal/source"
@@ -45,6 +46,7 @@ func main() {
 	shared := flag.String("shared", envOr("LOUPE_SHARED", "../shared"), "shared datasets directory")
 	repo := flag.String("repo", ".", "repository root (for testdata/)")
 	child := flag.Int64("child", 0, "internal: run one measurement of N events and print JSON")
+	stage := flag.String("stage", "all", "internal: what the child runs: all (read → findings → agent lines) or detect (read, parse, detect)")
 	skipHTTP := flag.Bool("skip-http", false, "skip the time-to-first-finding measurement")
 	flag.Parse()
 
@@ -55,7 +57,7 @@ func main() {
 	}
 	if *child > 0 {
 		runtime.GOMAXPROCS(*procs)
-		r, err := measure(c, *child)
+		r, err := measure(c, *child, *stage)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			os.Exit(1)
@@ -66,8 +68,8 @@ func main() {
 
 	fmt.Printf("loupe bench — %s, GOMAXPROCS=%d, %d CPUs, %s, corpus: %s (%d distinct lines)\n\n",
 		time.Now().UTC().Format("2006-01-02"), *procs, runtime.NumCPU(), runtime.Version(), c.name, len(c.lines))
-	fmt.Println("| events | wall s | events/s | MB/s | peak RSS MB | live heap MB | findings | bad lines |")
-	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Println("| stages | events | wall s | events/s | MB/s | peak RSS MB | live heap MB | findings | bad lines |")
+	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 	self, _ := os.Executable()
 	for _, s := range strings.Split(*sizes, ",") {
 		n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
@@ -75,21 +77,24 @@ func main() {
 			fmt.Fprintln(os.Stderr, "bench: bad size", s)
 			os.Exit(2)
 		}
-		cmd := exec.Command(self, "-child", strconv.FormatInt(n, 10), "-procs", strconv.Itoa(*procs), "-shared", *shared, "-repo", *repo)
-		cmd.Stderr = os.Stderr
-		out, err := cmd.Output()
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "bench: child:", err)
-			os.Exit(1)
+		for _, stg := range []string{"detect", "all"} {
+			cmd := exec.Command(self, "-child", strconv.FormatInt(n, 10), "-stage", stg, "-procs", strconv.Itoa(*procs), "-shared", *shared, "-repo", *repo)
+			cmd.Stderr = os.Stderr
+			out, err := cmd.Output()
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "bench: child:", err)
+				os.Exit(1)
+			}
+			var r result
+			if err := json.Unmarshal(out, &r); err != nil {
+				fmt.Fprintln(os.Stderr, "bench: child output:", err)
+				os.Exit(1)
+			}
+			label := map[string]string{"detect": "parse + detect", "all": "end to end"}[stg]
+			fmt.Printf("| %s | %d | %.1f | %.0f | %.1f | %.1f | %.1f | %d | %d |\n", label, r.Events, r.Seconds,
+				float64(r.Events)/r.Seconds, float64(r.Bytes)/1e6/r.Seconds, float64(r.MaxRSSKB)/1024,
+				float64(r.LiveHeap)/(1<<20), r.Findings, r.BadLines)
 		}
-		var r result
-		if err := json.Unmarshal(out, &r); err != nil {
-			fmt.Fprintln(os.Stderr, "bench: child output:", err)
-			os.Exit(1)
-		}
-		fmt.Printf("| %d | %.1f | %.0f | %.1f | %.1f | %.1f | %d | %d |\n", r.Events, r.Seconds,
-			float64(r.Events)/r.Seconds, float64(r.Bytes)/1e6/r.Seconds, float64(r.MaxRSSKB)/1024,
-			float64(r.LiveHeap)/(1<<20), r.Findings, r.BadLines)
 	}
 	if !*skipHTTP {
 		d, err := firstFindingLatency(c)
@@ -101,15 +106,30 @@ func main() {
 	}
 }
 
-// measure runs the whole engine over n synthetic events and writes the
-// Timesketch agent lines to io.Discard.
-func measure(c *corpus, n int64) (result, error) {
+// measure runs the engine over n synthetic events: stage "all" is the whole
+// pipeline writing the Timesketch agent lines to io.Discard, stage "detect"
+// stops after the built-in detections (detections are counted as findings).
+func measure(c *corpus, n int64, stage string) (result, error) {
 	ctx := context.Background()
 	in := &countingReader{r: newStream(c, n)}
 	var st pipeline.Stats
 	w := report.NewAgentWriter(io.Discard, report.FormLines)
 	start := time.Now()
 	events := source.Read(ctx, in, source.Options{Name: "bench"})
+	if stage == "detect" {
+		det := detect.New(detect.Options{})
+		count := func(detect.Detection) { st.Findings.Add(1) }
+		for ev, err := range events {
+			if err != nil {
+				st.Errors.Add(1)
+				continue
+			}
+			st.Events.Add(1)
+			det.Observe(ev, count)
+		}
+		det.Flush(count)
+		return finish(start, in, &st), nil
+	}
 	for f, err := range pipeline.Run(ctx, events, pipeline.Options{}, &st) {
 		if err != nil {
 			continue // bad lines are counted in st.Errors
@@ -121,6 +141,10 @@ func measure(c *corpus, n int64) (result, error) {
 	if err := w.Close(); err != nil {
 		return result{}, err
 	}
+	return finish(start, in, &st), nil
+}
+
+func finish(start time.Time, in *countingReader, st *pipeline.Stats) result {
 	el := time.Since(start).Seconds()
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
@@ -130,7 +154,7 @@ func measure(c *corpus, n int64) (result, error) {
 	return result{
 		Events: st.Events.Load(), Bytes: in.n, Findings: st.Findings.Load(), BadLines: st.Errors.Load(),
 		Seconds: el, MaxRSSKB: ru.Maxrss, LiveHeap: ms.HeapAlloc,
-	}, nil
+	}
 }
 
 type countingReader struct {
