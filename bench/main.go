@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -47,6 +48,7 @@ func main() {
 	repo := flag.String("repo", ".", "repository root (for testdata/)")
 	child := flag.Int64("child", 0, "internal: run one measurement of N events and print JSON")
 	stage := flag.String("stage", "all", "internal: what the child runs: all (read → findings → agent lines) or detect (read, parse, detect)")
+	cpuProfile := flag.String("cpuprofile", "", "with -child: write a CPU profile of the measured run to FILE")
 	skipHTTP := flag.Bool("skip-http", false, "skip the time-to-first-finding measurement")
 	flag.Parse()
 
@@ -57,13 +59,22 @@ func main() {
 	}
 	if *child > 0 {
 		runtime.GOMAXPROCS(*procs)
+		if *cpuProfile != "" {
+			f, err := os.Create(*cpuProfile)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "bench:", err)
+				os.Exit(1)
+			}
+			pprof.StartCPUProfile(f)
+			defer pprof.StopCPUProfile()
+		}
 		r, err := measure(c, *child, *stage)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			os.Exit(1)
 		}
 		json.NewEncoder(os.Stdout).Encode(r)
-		return
+		return // the deferred StopCPUProfile runs
 	}
 
 	fmt.Printf("loupe bench — %s, GOMAXPROCS=%d, %d CPUs, %s, corpus: %s (%d distinct lines)\n\n",

@@ -19,9 +19,9 @@ func parse(buf []byte, lineNo int64, opt *Options) (*event.Event, error) {
 		ev.ID = hashID(buf, opt.Name, lineNo, buf)
 		return ev, nil
 	}
-	if !gjson.Valid(str(buf)) {
+	if !validJSON(str(buf)) {
 		fixed, ok := replaceNonFinite(buf)
-		if !ok || !gjson.Valid(str(fixed)) {
+		if !ok || !validJSON(str(fixed)) {
 			return nil, ErrInvalidJSON
 		}
 		buf = fixed
