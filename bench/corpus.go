@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 )
 
 // corpus is the set of base lines the synthetic stream repeats.
@@ -29,11 +30,13 @@ func loadCorpus(shared, repo string) (*corpus, error) {
 		files = append(files, f...)
 	}
 	if len(files) == 0 {
-		name = "repo testdata (attack + benign)"
+		// The Timesketch files repeat the Windows and Linux events in
+		// another shape; like the shared data, the stream holds each once.
+		name = "repo testdata (attack + benign; EVTX JSON, Falco, syslog, app JSON)"
 		for _, g := range []string{"attack/*", "benign/*"} {
 			m, _ := filepath.Glob(filepath.Join(repo, "testdata", g))
 			for _, p := range m {
-				if filepath.Ext(p) != ".md" {
+				if filepath.Ext(p) != ".md" && !strings.HasPrefix(filepath.Base(p), "timesketch-") {
 					files = append(files, p)
 				}
 			}

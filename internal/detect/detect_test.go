@@ -563,7 +563,7 @@ func TestFalco(t *testing.T) {
 		{falcoEv("Read sensitive file untrusted", "Warning", "Warning Sensitive file opened for reading (file=/etc/shadow)", "filesystem", "mitre_credential_access", "T1555", "T1003.008"),
 			finding.Medium, "Credential Access", "T1555,T1003.008", `raised the Falco alert "Sensitive file opened for reading"`},
 		{falcoEv("Clear Log Activities", "Error", "Log files were tampered", "filesystem"),
-			finding.High, "Defense Evasion", "T1070", `raised the Falco alert "Log files were tampered"`},
+			finding.High, "Defense Evasion", "T1070.002", `raised the Falco alert "Log files were tampered"`},
 		{falcoEv("Some Custom Rule", "Critical", "custom", "T1611"),
 			finding.Critical, "Privilege Escalation", "T1611", `raised the Falco alert "custom"`},
 		{falcoEv("Some Custom Rule", "Informational", "custom"),

@@ -5,63 +5,15 @@ import (
 
 	"github.com/loupe-sec/loupe/internal/attack"
 	"github.com/loupe-sec/loupe/internal/event"
+	"github.com/loupe-sec/loupe/internal/falco"
 	"github.com/loupe-sec/loupe/internal/finding"
 )
 
 const falcoRulesLink = "https://falco.org/docs/reference/rules/default-rules/"
 
-// falcoDefaults maps common Falco default rule names (lower case) to a
-// technique and tactic, for alerts that carry no mitre tags.
-var falcoDefaults = map[string]struct{ technique, tactic string }{
-	"terminal shell in container":                                     {"T1059", "execution"},
-	"run shell untrusted":                                             {"T1059.004", "execution"},
-	"system user interactive":                                         {"T1059", "execution"},
-	"netcat remote code execution in container":                       {"T1059", "execution"},
-	"redirect stdout/stdin to network connection in container":        {"T1059", "execution"},
-	"execution from /dev/shm":                                         {"T1059.004", "execution"},
-	"drop and execute new binary in container":                        {"T1610", "persistence"},
-	"read sensitive file untrusted":                                   {"T1555", "credential-access"},
-	"read sensitive file trusted after startup":                       {"T1555", "credential-access"},
-	"directory traversal monitored file read":                         {"T1555", "credential-access"},
-	"search private keys or passwords":                                {"T1552.001", "credential-access"},
-	"create symlink over sensitive files":                             {"T1555", "credential-access"},
-	"create hardlink over sensitive files":                            {"T1555", "credential-access"},
-	"find aws credentials":                                            {"T1552", "credential-access"},
-	"clear log activities":                                            {"T1070", "defense-evasion"},
-	"delete or rename shell history":                                  {"T1070", "defense-evasion"},
-	"create hidden files or directories":                              {"T1564.001", "defense-evasion"},
-	"fileless execution via memfd_create":                             {"T1620", "defense-evasion"},
-	"modify binary dirs":                                              {"T1222.002", "defense-evasion"},
-	"mkdir binary dirs":                                               {"T1222.002", "defense-evasion"},
-	"write below binary dir":                                          {"T1543", "persistence"},
-	"write below etc":                                                 {"T1098", "persistence"},
-	"write below root":                                                {"T1098", "persistence"},
-	"schedule cron jobs":                                              {"T1053.003", "persistence"},
-	"modify shell configuration file":                                 {"T1546.004", "persistence"},
-	"user mgmt binaries":                                              {"T1098", "persistence"},
-	"linux kernel module injection detected":                          {"T1547.006", "persistence"},
-	"launch privileged container":                                     {"T1611", "privilege-escalation"},
-	"debugfs launched in privileged container":                        {"T1611", "privilege-escalation"},
-	"change thread namespace":                                         {"T1611", "privilege-escalation"},
-	"set setuid or setgid bit":                                        {"T1548.001", "privilege-escalation"},
-	"non sudo setuid":                                                 {"T1548.001", "privilege-escalation"},
-	"ptrace attached to process":                                      {"T1055.008", "privilege-escalation"},
-	"polkit local privilege escalation vulnerability (cve-2021-4034)": {"T1068", "privilege-escalation"},
-	"launch suspicious network tool in container":                     {"T1046", "discovery"},
-	"launch suspicious network tool on host":                          {"T1046", "discovery"},
-	"contact k8s api server from container":                           {"T1613", "discovery"},
-	"packet socket created in container":                              {"T1040", "discovery"},
-	"read ssh information":                                            {"T1005", "collection"},
-	"disallowed ssh connection":                                       {"T1021.004", "lateral-movement"},
-	"outbound connection to c2 servers":                               {"T1071", "command-and-control"},
-	"unexpected udp traffic":                                          {"T1095", "command-and-control"},
-	"detect crypto miners using the stratum protocol":                 {"T1496", "impact"},
-	"remove bulk data from disk":                                      {"T1485", "impact"},
-	"java process class file download":                                {"T1190", "initial-access"},
-}
-
 // falcoDetection trusts a Falco alert: its priority, its mitre_* tactic tag
-// and T#### technique tags, or the default-rule table when it has none.
+// and T#### technique tags, or the rule table of package falco when it has
+// none.
 func falcoDetection(ev *event.Event) Detection {
 	p, err := finding.ParsePriority(ev.Priority)
 	if err != nil {
@@ -87,11 +39,11 @@ func falcoDetection(ev *event.Event) Detection {
 		}
 	}
 	if !haveTactic && len(techs) == 0 {
-		if m, ok := falcoDefaults[strings.ToLower(strings.TrimSpace(ev.Rule))]; ok {
-			t, tas, _ := attack.Lookup(m.technique)
+		if m, ok := falco.Lookup(ev.Rule); ok {
+			t, tas, _ := attack.Lookup(m.Technique)
 			techs = []finding.Technique{t}
 			firstTechTactics = tas
-			tactic, haveTactic = attack.TacticByName(m.tactic)
+			tactic, haveTactic = attack.TacticByName(m.Tactic)
 		}
 	}
 	if !haveTactic && len(firstTechTactics) > 0 {
