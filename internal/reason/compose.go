@@ -91,7 +91,7 @@ func (f *facts) sentence() string {
 	b.WriteString(what)
 
 	if f.target != "" && !mentions(what, f.target) && !contains(f.subjects, f.target) {
-		b.WriteString(" affecting account ")
+		b.WriteString(" as account ")
 		b.WriteString(f.target)
 	}
 	if f.srcIP != "" && !ipUsed && !mentions(what, f.srcIP) {

@@ -190,6 +190,9 @@ func (r *Reasoner) first(key string, d detect.Detection) (*finding.Finding, *gro
 	}
 	// In a correlation over logons the remote address is the actor and the
 	// accounts are what it tried.
+	if d.Actor != "" {
+		g.srcIP = clean(d.Actor) // the detector named the actor; it leads the sentence
+	}
 	g.subjIP = d.Source == "correlation" && g.srcIP != ""
 	if g.subjIP && len(fs.subjects) > 0 {
 		accounts.kept = append(fs.subjects, accounts.kept...)

@@ -199,7 +199,7 @@ func TestConclusionMissingFacts(t *testing.T) {
 			d.Event.Image = `C:\Windows\System32\services.exe`
 			d.Event.SrcIP = "10.1.2.3"
 			d.Event.TargetUser = "svc_admin"
-		}, `On WS01 at 2019-03-19 23:34:17 UTC, 10.1.2.3 installed service "PSEXESVC" running %SystemRoot%\PSEXESVC.exe affecting account svc_admin (rule "Service installed", T1543.003 Create or Modify System Process: Windows Service).`},
+		}, `On WS01 at 2019-03-19 23:34:17 UTC, 10.1.2.3 installed service "PSEXESVC" running %SystemRoot%\PSEXESVC.exe as account svc_admin (rule "Service installed", T1543.003 Create or Modify System Process: Windows Service).`},
 		{"host named in the observation", func(d *detect.Detection) { d.What = "installed a service on ws01" },
 			`At 2019-03-19 23:34:17 UTC, user alice installed a service on ws01 (rule "Service installed", T1543.003 Create or Modify System Process: Windows Service).`},
 		{"control characters", func(d *detect.Detection) { d.Event.User = "al\nice\t" },
