@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# The whole test suite: vet, all tests, the race detector on the server and
-# CLI, and a short run of every fuzz target. Run from the repository root.
+# The whole test suite: vet, all tests (against a real VictoriaLogs it
+# builds and starts on loopback), the race detector on the server and CLI,
+# and a short run of every fuzz target. Needs Go and curl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "== go vet"
 go vet ./...
+
+echo "== VictoriaLogs (real server for the internal/logstore integration tests)"
+LOUPE_VLOGS_URL=$(scripts/victorialogs.sh start)
+export LOUPE_VLOGS_URL
+trap 'scripts/victorialogs.sh stop' EXIT
 
 echo "== go test"
 go test -count=1 ./...

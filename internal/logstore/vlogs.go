@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tidwall/gjson"
 )
 
 // VictoriaLogs queries a VictoriaLogs server through its LogsQL HTTP API.
@@ -130,7 +132,7 @@ func (v *VictoriaLogs) readRows(r io.Reader, limit int, q Query) ([]Event, error
 		maxLine = 1 << 20
 	}
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
+	sc.Buffer(make([]byte, 0, min(64<<10, maxLine)), maxLine)
 	var out []Event
 	for sc.Scan() {
 		line := bytes.TrimSpace(sc.Bytes())
@@ -184,21 +186,24 @@ const vlogsMissingMsg = "missing _msg field"
 
 // parseVLogsRow decodes one result row: a flat JSON object of string fields.
 func parseVLogsRow(line []byte) (Event, error) {
-	var rawFields map[string]json.RawMessage
-	if err := json.Unmarshal(line, &rawFields); err != nil {
-		return Event{}, fmt.Errorf("decoding row %q: %w", excerpt(line), err)
+	if !gjson.ValidBytes(line) {
+		return Event{}, fmt.Errorf("row %q is not JSON", excerpt(line))
 	}
-	// VictoriaLogs returns every value as a string; take anything else as
-	// its JSON text.
-	fields := make(map[string]string, len(rawFields))
-	for k, raw := range rawFields {
-		var s string
-		if len(raw) > 0 && raw[0] == '"' && json.Unmarshal(raw, &s) == nil {
-			fields[k] = s
+	r := gjson.ParseBytes(line)
+	if !r.IsObject() {
+		return Event{}, fmt.Errorf("row %q is not a JSON object", excerpt(line))
+	}
+	// VictoriaLogs returns every value as a string; anything else is kept
+	// as its JSON text.
+	fields := make(map[string]string, 16)
+	r.ForEach(func(k, v gjson.Result) bool {
+		if v.Type == gjson.String {
+			fields[k.String()] = v.Str
 		} else {
-			fields[k] = string(raw)
+			fields[k.String()] = v.Raw
 		}
-	}
+		return true
+	})
 	var ev Event
 	if t, ok := fields["_time"]; ok {
 		tt, err := time.Parse(time.RFC3339Nano, t)
@@ -218,15 +223,10 @@ func parseVLogsRow(line []byte) (Event, error) {
 	if ev.ContainerID == "" {
 		ev.ContainerID = containerIDFromText(ev.Message)
 	}
-	labels := make(map[string]string, len(fields))
-	for k, val := range fields {
-		switch k {
-		case "_time", "_msg", "_stream_id":
-			continue
-		}
-		labels[k] = val
-	}
-	ev.Labels = labels
+	delete(fields, "_time")
+	delete(fields, "_msg")
+	delete(fields, "_stream_id")
+	ev.Labels = fields
 	ev.Raw = json.RawMessage(append([]byte(nil), line...))
 	return ev, nil
 }
@@ -236,7 +236,8 @@ func parseVLogsRow(line []byte) (Event, error) {
 // rule, priority, plus ev.Labels such as source and tags) and, when ev.Raw
 // is a JSON object, its other fields (nested objects such as output_fields
 // are flattened by VictoriaLogs into output_fields.container.id etc.).
-// Stream fields are hostname, source, rule and priority, as in SIB.
+// Stream fields are hostname, source, rule, priority and tags: the labels
+// falcosidekick sets, which SIB's Loki ingestion makes stream fields.
 func (v *VictoriaLogs) Push(ctx context.Context, events []Event) error {
 	var body bytes.Buffer
 	enc := json.NewEncoder(&body)
@@ -267,7 +268,7 @@ func (v *VictoriaLogs) Push(ctx context.Context, events []Event) error {
 		}
 	}
 	params := url.Values{}
-	params.Set("_stream_fields", "hostname,source,rule,priority")
+	params.Set("_stream_fields", "hostname,source,rule,priority,tags")
 	params.Set("_time_field", "_time")
 	params.Set("_msg_field", "_msg")
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, joinURL(v.URL, "/insert/jsonline")+"?"+params.Encode(), &body)

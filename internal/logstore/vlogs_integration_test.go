@@ -297,17 +297,28 @@ func TestVictoriaLogsInjection(t *testing.T) {
 			{Host: host, ContainerID: h},
 			{Host: host, Rule: "Terminal shell in container" + h},
 		} {
-			// Count the rows the server itself returns, before Related's
-			// own container check, so a widened query would show.
-			if n := rawRows(t, base, win(q)); n != 0 {
-				t.Errorf("query %q / %q / %q: server returned %d rows", q.Host, q.ContainerID, q.Rule, n)
+			got, err := vl.Related(ctx, win(q))
+			if err != nil {
+				t.Fatalf("%+v: %v", q, err)
+			}
+			if len(got) != 0 {
+				t.Errorf("query %q / %q / %q returned %d events: %v", q.Host, q.ContainerID, q.Rule, len(got), summary(got))
+			}
+			// The rows the server itself returns, before Related's own
+			// container check, must match the values literally: a
+			// widened query would return other hosts, rules or messages.
+			for _, row := range rawRows(t, base, win(q)) {
+				if q.Host != "" && row.Host != q.Host || q.Rule != "" && row.Rule != q.Rule ||
+					q.ContainerID != "" && row.ContainerID != q.ContainerID && !strings.Contains(row.Message, q.ContainerID) {
+					t.Errorf("query %q / %q / %q: server returned unrelated row %s %q", q.Host, q.ContainerID, q.Rule, row.Host, row.Message)
+				}
 			}
 		}
 	}
 }
 
-// rawRows runs q's LogsQL against the server and counts the result rows.
-func rawRows(t *testing.T, base string, q Query) int {
+// rawRows runs q's LogsQL against the server and returns the result rows.
+func rawRows(t *testing.T, base string, q Query) []Event {
 	t.Helper()
 	start, end, _, err := q.window()
 	if err != nil {
@@ -322,7 +333,18 @@ func rawRows(t *testing.T, base string, q Query) int {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("query %s: HTTP %d: %s", q.LogsQL(start, end), resp.StatusCode, body)
 	}
-	return bytes.Count(body, []byte("\n"))
+	var rows []Event
+	for _, line := range bytes.Split(bytes.TrimSpace(body), []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		ev, err := parseVLogsRow(line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows = append(rows, ev)
+	}
+	return rows
 }
 
 // SIB with STACK=vm: falcosidekick's Loki output pushes Falco output text with
