@@ -336,7 +336,9 @@ func mitigationsFor(technique, tactic string) Mitigations {
 	if p, ok := byTactic[tactic]; ok {
 		plans = append(plans, p)
 	}
-	plans = append(plans, generic)
+	if len(plans) < 2 { // the generic advice only when little is known
+		plans = append(plans, generic)
+	}
 	var m Mitigations
 	for _, p := range plans {
 		m.Immediate = addUpTo(m.Immediate, p.immediate)

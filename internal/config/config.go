@@ -1,8 +1,16 @@
 // Package config loads loupe's settings. Sources, lowest precedence first:
-// built-in defaults, a YAML file (--config FILE or LOUPE_CONFIG), LOUPE_*
-// environment variables, then command-line flags. The API token is a secret:
-// it is read only from the environment (LOUPE_TOKEN or LOUPE_TOKEN_FILE) or
-// the config file (token, token_file), never from a flag, and it is redacted
+// built-in defaults, a YAML file (--config FILE or LOUPE_CONFIG), environment
+// variables, then command-line flags. Every key has a LOUPE_* variable (key
+// "llm.base_url" is LOUPE_LLM_BASE_URL); the SIB analysis service's own
+// variables are accepted too, below their LOUPE_* equivalents: STACK,
+// ANALYSIS_CACHE_TTL, and OPENAI_API_KEY or ANTHROPIC_API_KEY (or their
+// *_FILE forms) for the key of the configured LLM provider.
+//
+// The YAML file may nest keys the way SIB's config.yaml does (llm: {provider:
+// ollama}) or spell them dotted (llm.provider: ollama).
+//
+// The API token and the LLM API key are secrets: they are read only from the
+// environment or the config file, never from a flag, and they are redacted
 // whenever a Config is logged or printed.
 package config
 
@@ -12,6 +20,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -32,6 +42,22 @@ type Config struct {
 	MaxTracked        int           // correlation keys held by the detector
 	LogLevel          string        // debug, info, warn, error
 	LogFormat         string        // json or text
+
+	// SIB-compatible alert analysis.
+	LLMProvider       string        // ollama, openai, anthropic or none (offline analysis)
+	LLMModel          string        // model name for the provider
+	LLMBaseURL        string        // provider endpoint, e.g. http://localhost:11434
+	LLMAPIKey         string        // provider API key (secret)
+	Obfuscation       bool          // obfuscate alerts before they reach a model
+	PreserveStructure bool          // keep the text around tokens exactly as it was
+	CacheEnabled      bool          // cache analyses
+	CacheTTL          time.Duration // how long a cached analysis is served
+	Stack             string        // log store of the SIB stack: loki or vm (VictoriaLogs)
+	LokiURL           string
+	VictoriaLogsURL   string
+	GrafanaURL        string
+	FalcoURL          string // Falco's embedded web server (health endpoint)
+	FalcosidekickURL  string
 }
 
 // Default returns the built-in settings.
@@ -46,6 +72,12 @@ func Default() Config {
 		MaxTracked:        100000,
 		LogLevel:          "info",
 		LogFormat:         "text",
+		LLMProvider:       "none",
+		Obfuscation:       true,
+		PreserveStructure: true,
+		CacheEnabled:      true,
+		CacheTTL:          24 * time.Hour,
+		Stack:             "loki",
 	}
 }
 
@@ -61,13 +93,14 @@ const (
 
 // setting describes one key and how it is spelled in each source.
 type setting struct {
-	key    string // YAML key
-	flag   string // "" = no flag (secrets)
-	scope  Scope
-	usage  string
-	secret bool
-	set    func(c *Config, v string) error
-	def    func(c Config) string
+	key     string // YAML key, dotted when nested
+	flag    string // "" = no flag (secrets)
+	scope   Scope
+	usage   string
+	secret  string // for secrets: the secret's name; a value and a _file form share it
+	boolean bool   // the flag may be given without a value
+	set     func(c *Config, v string) error
+	def     func(c Config) string
 }
 
 var settings = []setting{
@@ -80,9 +113,9 @@ var settings = []setting{
 			return nil
 		},
 		def: func(c Config) string { return c.Listen }},
-	{key: "token", scope: Serve, secret: true,
+	{key: "token", scope: Serve, secret: "token",
 		set: func(c *Config, v string) error { c.Token = v; return nil }},
-	{key: "token_file", scope: Serve, secret: true,
+	{key: "token_file", scope: Serve, secret: "token",
 		set: func(c *Config, v string) error {
 			t, err := readSecretFile(v)
 			if err != nil {
@@ -134,6 +167,155 @@ var settings = []setting{
 			return fmt.Errorf("%q is not json or text", v)
 		},
 		def: func(c Config) string { return c.LogFormat }},
+	{key: "llm.provider", flag: "llm-provider", scope: Serve, usage: "LLM `provider` for alert analysis: ollama, openai, anthropic or none (offline)",
+		set: func(c *Config, v string) error {
+			switch v = strings.ToLower(strings.TrimSpace(v)); v {
+			case "ollama", "openai", "anthropic", "none":
+				c.LLMProvider = v
+				return nil
+			case "":
+				c.LLMProvider = "none"
+				return nil
+			}
+			return fmt.Errorf("%q is not ollama, openai, anthropic or none", v)
+		},
+		def: func(c Config) string { return c.LLMProvider }},
+	stringSetting("llm.model", "llm-model", "LLM `model` name", func(c *Config) *string { return &c.LLMModel }),
+	urlSetting("llm.base_url", "llm-base-url", "LLM provider base `url`", func(c *Config) *string { return &c.LLMBaseURL }),
+	{key: "llm.api_key", scope: Serve, secret: "llm.api_key",
+		set: func(c *Config, v string) error { c.LLMAPIKey = strings.TrimSpace(v); return nil }},
+	{key: "llm.api_key_file", scope: Serve, secret: "llm.api_key",
+		set: func(c *Config, v string) error {
+			k, err := readSecretFile(v)
+			if err != nil {
+				return err
+			}
+			c.LLMAPIKey = k
+			return nil
+		}},
+	boolSetting("obfuscation.enabled", "obfuscation", "obfuscate alerts before they reach an LLM", func(c *Config) *bool { return &c.Obfuscation }),
+	boolSetting("obfuscation.preserve_structure", "obfuscation-preserve-structure", "keep the text around obfuscation tokens unchanged", func(c *Config) *bool { return &c.PreserveStructure }),
+	boolSetting("cache.enabled", "cache", "cache alert analyses", func(c *Config) *bool { return &c.CacheEnabled }),
+	{key: "cache.ttl", flag: "cache-ttl", scope: Serve, usage: "serve a cached analysis for this `ttl` (seconds or a duration)",
+		set: func(c *Config, v string) error {
+			d, err := parseTTL(v)
+			if err != nil {
+				return err
+			}
+			c.CacheTTL = d
+			return nil
+		},
+		def: func(c Config) string { return c.CacheTTL.String() }},
+	{key: "server.host", scope: Serve,
+		set: func(c *Config, v string) error {
+			v = strings.TrimSpace(v)
+			if v == "" {
+				return errors.New("empty host")
+			}
+			_, port := splitListen(c.Listen)
+			c.Listen = net.JoinHostPort(v, port)
+			return nil
+		}},
+	{key: "server.port", scope: Serve,
+		set: func(c *Config, v string) error {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil || n <= 0 || n > 65535 {
+				return fmt.Errorf("%q is not a port number", v)
+			}
+			host, _ := splitListen(c.Listen)
+			c.Listen = net.JoinHostPort(host, strconv.Itoa(n))
+			return nil
+		}},
+	{key: "stack", flag: "stack", scope: Serve, usage: "log store of the SIB `stack`: loki, or vm for VictoriaLogs",
+		set: func(c *Config, v string) error {
+			switch strings.ToLower(strings.TrimSpace(v)) {
+			case "vm", "victorialogs":
+				c.Stack = "vm"
+			default:
+				c.Stack = "loki"
+			}
+			return nil
+		},
+		def: func(c Config) string { return c.Stack }},
+	urlSetting("loki.url", "loki-url", "Loki base `url`", func(c *Config) *string { return &c.LokiURL }),
+	urlSetting("victorialogs.url", "victorialogs-url", "VictoriaLogs base `url`", func(c *Config) *string { return &c.VictoriaLogsURL }),
+	urlSetting("grafana.url", "grafana-url", "Grafana base `url`", func(c *Config) *string { return &c.GrafanaURL }),
+	urlSetting("falco.url", "falco-url", "Falco web server base `url`", func(c *Config) *string { return &c.FalcoURL }),
+	urlSetting("falcosidekick.url", "falcosidekick-url", "falcosidekick base `url`", func(c *Config) *string { return &c.FalcosidekickURL }),
+}
+
+// sibEnv are the SIB analysis service's variables, applied below LOUPE_*.
+var sibEnv = []struct{ name, key string }{
+	{"STACK", "stack"},
+	{"ANALYSIS_CACHE_TTL", "cache.ttl"},
+}
+
+// providerKeyEnv names the API key variables of each provider.
+var providerKeyEnv = map[string]string{"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
+
+func stringSetting(key, flagName, usage string, field func(*Config) *string) setting {
+	return setting{key: key, flag: flagName, scope: Serve, usage: usage,
+		set: func(c *Config, v string) error { *field(c) = strings.TrimSpace(v); return nil },
+		def: func(c Config) string { return *field(&c) }}
+}
+
+func urlSetting(key, flagName, usage string, field func(*Config) *string) setting {
+	return setting{key: key, flag: flagName, scope: Serve, usage: usage,
+		set: func(c *Config, v string) error {
+			v = strings.TrimRight(strings.TrimSpace(v), "/")
+			if v != "" {
+				u, err := url.Parse(v)
+				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+					return fmt.Errorf("%q is not an http(s) URL", v)
+				}
+				if u.User != nil {
+					return errors.New("credentials in the URL are not accepted; use the API key settings")
+				}
+			}
+			*field(c) = v
+			return nil
+		},
+		def: func(c Config) string { return *field(&c) }}
+}
+
+func boolSetting(key, flagName, usage string, field func(*Config) *bool) setting {
+	return setting{key: key, flag: flagName, scope: Serve, usage: usage, boolean: true,
+		set: func(c *Config, v string) error {
+			b, err := strconv.ParseBool(strings.TrimSpace(v))
+			if err != nil {
+				return fmt.Errorf("%q is not true or false", v)
+			}
+			*field(c) = b
+			return nil
+		},
+		def: func(c Config) string { return strconv.FormatBool(*field(&c)) }}
+}
+
+// parseTTL reads whole seconds (SIB's form, "3600") or a Go duration ("24h").
+func parseTTL(v string) (time.Duration, error) {
+	v = strings.TrimSpace(v)
+	var d time.Duration
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n > int64(1<<62/time.Second) {
+			return 0, fmt.Errorf("%q is too long", v)
+		}
+		d = time.Duration(n) * time.Second
+	} else if d, err = time.ParseDuration(v); err != nil {
+		return 0, fmt.Errorf("%q is not seconds or a duration", v)
+	}
+	if d <= 0 {
+		return 0, fmt.Errorf("%v is not positive", d)
+	}
+	return d, nil
+}
+
+// splitListen splits host:port, tolerating a missing port.
+func splitListen(listen string) (host, port string) {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return listen, "8080"
+	}
+	return host, port
 }
 
 func intSetting(key, flagName string, scope Scope, usage string, field func(*Config) *int) setting {
@@ -153,7 +335,9 @@ func intSetting(key, flagName string, scope Scope, usage string, field func(*Con
 }
 
 // envName is the environment variable of a key: LOUPE_MAX_LINE_BYTES.
-func envName(key string) string { return "LOUPE_" + strings.ToUpper(key) }
+func envName(key string) string {
+	return "LOUPE_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
 
 func readSecretFile(path string) (string, error) {
 	b, err := os.ReadFile(path)
@@ -188,16 +372,23 @@ func Bind(fs *flag.FlagSet, scope Scope) *Flags {
 		key := s.key
 		usage := s.usage
 		if s.def != nil {
-			usage += " (default " + s.def(def) + ")"
+			if d := s.def(def); d != "" {
+				usage += " (default " + d + ")"
+			}
 		}
-		fs.Func(s.flag, usage, func(v string) error {
-			var probe Config
+		fn := func(v string) error {
+			probe := Default()
 			if err := s.set(&probe, v); err != nil {
 				return err
 			}
 			f.values[key] = v
 			return nil
-		})
+		}
+		if s.boolean {
+			fs.BoolFunc(s.flag, usage, fn)
+		} else {
+			fs.Func(s.flag, usage, fn)
+		}
 	}
 	return f
 }
@@ -227,6 +418,21 @@ func Load(f *Flags, getenv func(string) (string, bool)) (Config, error) {
 	if hasToken && hasTokenFile {
 		return Config{}, errors.New("config: set only one of LOUPE_TOKEN and LOUPE_TOKEN_FILE")
 	}
+	_, hasKey := getenv("LOUPE_LLM_API_KEY")
+	_, hasKeyFile := getenv("LOUPE_LLM_API_KEY_FILE")
+	if hasKey && hasKeyFile {
+		return Config{}, errors.New("config: set only one of LOUPE_LLM_API_KEY and LOUPE_LLM_API_KEY_FILE")
+	}
+	for _, e := range sibEnv {
+		v, ok := getenv(e.name)
+		if !ok {
+			continue
+		}
+		s, _ := lookup(e.key)
+		if err := s.set(&c, v); err != nil {
+			return Config{}, fmt.Errorf("config: environment %s: %w", e.name, err)
+		}
+	}
 	for _, s := range settings {
 		name := envName(s.key)
 		v, ok := getenv(name)
@@ -246,6 +452,23 @@ func Load(f *Flags, getenv func(string) (string, bool)) (Config, error) {
 			if err := s.set(&c, v); err != nil {
 				return Config{}, fmt.Errorf("config: flag -%s: %w", s.flag, err)
 			}
+		}
+	}
+	// The provider's own key variable, unless LOUPE_LLM_API_KEY(_FILE) gave one.
+	if name, ok := providerKeyEnv[c.LLMProvider]; ok && !hasKey && !hasKeyFile {
+		v, hasV := getenv(name)
+		file, hasFile := getenv(name + "_FILE")
+		switch {
+		case hasV && hasFile:
+			return Config{}, fmt.Errorf("config: set only one of %s and %s_FILE", name, name)
+		case hasV:
+			c.LLMAPIKey = strings.TrimSpace(v)
+		case hasFile:
+			k, err := readSecretFile(file)
+			if err != nil {
+				return Config{}, fmt.Errorf("config: environment %s_FILE: %w", name, err)
+			}
+			c.LLMAPIKey = k
 		}
 	}
 	return c, nil
@@ -269,26 +492,49 @@ func (c *Config) loadFile(path string) error {
 		return fmt.Errorf("config: %s: want a mapping of settings at line %d", path, m.Line)
 	}
 	seen := map[string]bool{}
+	return c.loadMapping(path, "", m, seen)
+}
+
+// loadMapping applies one YAML mapping whose keys are prefixed by prefix.
+func (c *Config) loadMapping(path, prefix string, m *yaml.Node, seen map[string]bool) error {
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		k, v := m.Content[i], m.Content[i+1]
-		s, ok := lookup(k.Value)
+		key := prefix + k.Value
+		if v.Kind == yaml.MappingNode && hasPrefix(key+".") {
+			if err := c.loadMapping(path, key+".", v, seen); err != nil {
+				return err
+			}
+			continue
+		}
+		s, ok := lookup(key)
 		if !ok {
-			return fmt.Errorf("config: %s:%d: unknown key %q", path, k.Line, k.Value)
+			return fmt.Errorf("config: %s:%d: unknown key %q", path, k.Line, key)
 		}
 		if v.Kind != yaml.ScalarNode {
-			return fmt.Errorf("config: %s:%d: key %q wants a single value", path, v.Line, k.Value)
+			return fmt.Errorf("config: %s:%d: key %q wants a single value", path, v.Line, key)
 		}
-		if s.secret {
-			if seen["token"] || seen["token_file"] {
-				return fmt.Errorf("config: %s:%d: set only one of token and token_file", path, k.Line)
+		if s.secret != "" {
+			if seen["secret:"+s.secret] {
+				return fmt.Errorf("config: %s:%d: set only one of %s and %s_file", path, k.Line, s.secret, s.secret)
 			}
+			seen["secret:"+s.secret] = true
 		}
 		seen[s.key] = true
 		if err := s.set(c, v.Value); err != nil {
-			return fmt.Errorf("config: %s:%d: key %q: %w", path, v.Line, k.Value, err)
+			return fmt.Errorf("config: %s:%d: key %q: %w", path, v.Line, key, err)
 		}
 	}
 	return nil
+}
+
+// hasPrefix reports whether some key starts with prefix.
+func hasPrefix(prefix string) bool {
+	for _, s := range settings {
+		if strings.HasPrefix(s.key, prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 func lookup(key string) (setting, bool) {
@@ -300,7 +546,7 @@ func lookup(key string) (setting, bool) {
 	return setting{}, false
 }
 
-// LogValue renders the config for log/slog with the token redacted.
+// LogValue renders the config for log/slog with the secrets redacted.
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("listen", c.Listen),
@@ -313,17 +559,34 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("max_tracked", c.MaxTracked),
 		slog.String("log_level", c.LogLevel),
 		slog.String("log_format", c.LogFormat),
+		slog.String("llm_provider", c.LLMProvider),
+		slog.String("llm_model", c.LLMModel),
+		slog.String("llm_base_url", c.LLMBaseURL),
+		slog.String("llm_api_key", redact(c.LLMAPIKey)),
+		slog.Bool("obfuscation", c.Obfuscation),
+		slog.Bool("preserve_structure", c.PreserveStructure),
+		slog.Bool("cache", c.CacheEnabled),
+		slog.Duration("cache_ttl", c.CacheTTL),
+		slog.String("stack", c.Stack),
+		slog.String("loki_url", c.LokiURL),
+		slog.String("victorialogs_url", c.VictoriaLogsURL),
+		slog.String("grafana_url", c.GrafanaURL),
+		slog.String("falco_url", c.FalcoURL),
+		slog.String("falcosidekick_url", c.FalcosidekickURL),
 	)
 }
 
-// String renders the config for fmt with the token redacted.
+// String renders the config for fmt with the secrets redacted.
 func (c Config) String() string {
-	return fmt.Sprintf("listen=%s token=%s keepalive_interval=%s max_line_bytes=%d max_streams=%d max_evidence=%d max_groups=%d max_tracked=%d log_level=%s log_format=%s",
+	return fmt.Sprintf("listen=%s token=%s keepalive_interval=%s max_line_bytes=%d max_streams=%d max_evidence=%d max_groups=%d max_tracked=%d log_level=%s log_format=%s"+
+		" llm.provider=%s llm.model=%s llm.base_url=%s llm.api_key=%s obfuscation.enabled=%t obfuscation.preserve_structure=%t cache.enabled=%t cache.ttl=%s stack=%s loki.url=%s victorialogs.url=%s grafana.url=%s falco.url=%s falcosidekick.url=%s",
 		c.Listen, redact(c.Token), c.KeepaliveInterval, c.MaxLineBytes, c.MaxStreams,
-		c.MaxEvidence, c.MaxGroups, c.MaxTracked, c.LogLevel, c.LogFormat)
+		c.MaxEvidence, c.MaxGroups, c.MaxTracked, c.LogLevel, c.LogFormat,
+		c.LLMProvider, c.LLMModel, c.LLMBaseURL, redact(c.LLMAPIKey), c.Obfuscation, c.PreserveStructure, c.CacheEnabled, c.CacheTTL,
+		c.Stack, c.LokiURL, c.VictoriaLogsURL, c.GrafanaURL, c.FalcoURL, c.FalcosidekickURL)
 }
 
-// GoString keeps %#v from printing the token.
+// GoString keeps %#v from printing the secrets.
 func (c Config) GoString() string { return "config.Config{" + c.String() + "}" }
 
 func redact(secret string) string {

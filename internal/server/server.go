@@ -1,6 +1,7 @@
 // Package server is loupe's HTTP service: a drop-in Timesketch "log
 // reasoning agent". Timesketch streams events to POST /analyze_logs as
 // NDJSON and reads findings back, line by line, while it is still uploading.
+// It also serves SIB-compatible Falco alert analysis (sib.go).
 package server
 
 import (
@@ -21,6 +22,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/loupe-sec/loupe/internal/alert"
 	"github.com/loupe-sec/loupe/internal/config"
 	"github.com/loupe-sec/loupe/internal/detect"
 	"github.com/loupe-sec/loupe/internal/finding"
@@ -45,7 +47,8 @@ type Server struct {
 	log     *slog.Logger
 	streams chan struct{} // semaphore bounding concurrent streams
 	mux     *http.ServeMux
-	grace   time.Duration // for open streams at shutdown
+	grace   time.Duration  // for open streams at shutdown
+	alerts  *alert.Service // SIB-compatible alert analysis (sib.go)
 
 	// streamEnded, when set, is called after each stream's pipeline has
 	// finished; tests use it to see that a disconnect stops the work.
@@ -86,6 +89,7 @@ func New(cfg config.Config, logger *slog.Logger) *Server {
 	s.mux.HandleFunc("POST /analyze_logs", s.analyzeLogs)
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /{$}", s.index)
+	s.registerSIB()
 	return s
 }
 
@@ -144,6 +148,8 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 <ul>
 <li><code>POST /analyze_logs</code> &mdash; NDJSON events in, NDJSON findings out (<code>?format=lines|summaries</code>)</li>
 <li><code>GET /healthz</code> &mdash; liveness and version</li>
+<li><code>POST /api/analyze</code>, <code>GET /analyze?rule=&amp;output=</code> &mdash; SIB-compatible Falco alert analysis (JSON, HTML page, <code>dry_run=true</code>)</li>
+<li><code>GET /health</code>, <code>GET /api/health/all</code> &mdash; SIB health checks</li>
 </ul>
 </body></html>
 `, html.EscapeString(version.String()))
