@@ -28,6 +28,7 @@ import (
 
 	"github.com/loupe-sec/loupe/internal/alert"
 	"github.com/loupe-sec/loupe/internal/config"
+	"github.com/loupe-sec/loupe/internal/logstore"
 	"github.com/loupe-sec/loupe/internal/obfuscate"
 	"github.com/loupe-sec/loupe/internal/version"
 )
@@ -82,7 +83,54 @@ func newAlertService(cfg config.Config, s *Server) *alert.Service {
 	if cfg.CacheEnabled {
 		svc.Cache = alert.NewCache(cfg.CacheTTL, alert.DefaultCacheSize)
 	}
+	storeURL := cfg.LokiURL
+	if cfg.Stack == "vm" {
+		storeURL = cfg.VictoriaLogsURL
+	}
+	if storeURL != "" {
+		svc.Related = relatedFrom(logstore.New(cfg.Stack, cfg.LokiURL, cfg.VictoriaLogsURL, &http.Client{Timeout: relatedTimeout}))
+	}
 	return svc
+}
+
+// The window and size of the log-store lookup around an alert.
+const (
+	relatedWindow  = 5 * time.Minute
+	relatedLimit   = 50
+	relatedTimeout = 5 * time.Second
+)
+
+// relatedFrom looks up the events from the alert's host and container in
+// a window around it (around now when the alert carries no time).
+func relatedFrom(st logstore.Store) alert.RelatedFunc {
+	return func(ctx context.Context, a alert.Alert) ([]alert.RelatedEvent, error) {
+		q := logstore.Query{
+			Host:        a.Hostname,
+			ContainerID: a.Field("container.id", "container_id"),
+			Around:      a.Time,
+			Before:      relatedWindow,
+			After:       relatedWindow,
+			Limit:       relatedLimit,
+		}
+		if q.Around.IsZero() {
+			q.Around = time.Now()
+		}
+		if q.ContainerID == "host" {
+			q.ContainerID = "" // Falco's name for "not in a container"
+		}
+		if q.Host == "" && q.ContainerID == "" {
+			return nil, nil // nothing to anchor a query on
+		}
+		evs, err := st.Related(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]alert.RelatedEvent, 0, len(evs))
+		for _, e := range evs {
+			out = append(out, alert.RelatedEvent{Time: e.Time, Rule: e.Rule, Priority: e.Priority, Hostname: e.Host, Output: e.Message})
+		}
+		return out, nil
+	}
 }
 
 // Alerts returns the alert analysis service behind the SIB endpoints, so the
