@@ -102,13 +102,11 @@ func mapping(a Alert, rule falco.Rule, known bool) MitreAttack {
 		}
 	}
 	if tech.ID == "" && known {
-		t, tas, _ := attack.Lookup(rule.Technique)
-		ta, _ := attack.TacticByName(rule.Tactic)
-		if !haveTactic || ta == tactic {
-			tech, techTactics = t, tas
-			if !haveTactic {
-				tactic, haveTactic = ta, true
-			}
+		// The alert's own mitre_* tag wins for the tactic; the catalog
+		// supplies the technique (Falco's tags rarely name one).
+		tech, techTactics, _ = attack.Lookup(rule.Technique)
+		if !haveTactic {
+			tactic, haveTactic = attack.TacticByName(rule.Tactic)
 		}
 	}
 	if !haveTactic && len(techTactics) > 0 {
