@@ -22,8 +22,8 @@ type Context struct {
 }
 
 // Analyzer analyses one alert. Implementations must be safe for concurrent
-// use. An analyzer that talks to a model sends only c.Prompt and returns its
-// answer with the tokens restored (Analysis.Restore).
+// use. An analyzer that talks to a model sends only c.Prompt (obfuscated);
+// Service restores the tokens of its answer (Analysis.Restore).
 type Analyzer interface {
 	Analyze(ctx context.Context, a Alert, c Context) (Analysis, error)
 }

@@ -28,6 +28,7 @@ import (
 
 	"github.com/loupe-sec/loupe/internal/alert"
 	"github.com/loupe-sec/loupe/internal/config"
+	"github.com/loupe-sec/loupe/internal/llm"
 	"github.com/loupe-sec/loupe/internal/logstore"
 	"github.com/loupe-sec/loupe/internal/obfuscate"
 	"github.com/loupe-sec/loupe/internal/version"
@@ -70,8 +71,9 @@ var sibPage = template.Must(template.New("sib").Funcs(template.FuncMap{
 	},
 }).Parse(sibHTML))
 
-// newAlertService builds the analysis service from cfg. It analyses offline
-// until a model analyzer is set on it (see Server.Alerts).
+// newAlertService builds the analysis service from cfg: with an LLM provider
+// configured (ollama, openai, anthropic) it asks that model, falling back to
+// the offline analysis when the model fails; otherwise it analyses offline.
 func newAlertService(cfg config.Config, s *Server) *alert.Service {
 	svc := &alert.Service{
 		Provider:    cfg.LLMProvider,
@@ -79,6 +81,16 @@ func newAlertService(cfg config.Config, s *Server) *alert.Service {
 		Obfuscate:   cfg.Obfuscation,
 		Obfuscation: obfuscate.Options{PreserveStructure: cfg.PreserveStructure},
 		Log:         s.log,
+	}
+	switch cfg.LLMProvider {
+	case llm.OpenAI, llm.Anthropic, llm.Ollama:
+		p, err := llm.New(cfg.LLMProvider, cfg.LLMModel, cfg.LLMBaseURL, cfg.LLMAPIKey, &http.Client{})
+		if err != nil {
+			s.log.Warn("LLM provider unusable, analysing alerts offline", "provider", cfg.LLMProvider, "err", err)
+			break
+		}
+		svc.Analyzer = alert.LLM{Provider: p}
+		svc.Provider, svc.Model = p.Name(), p.Model()
 	}
 	if cfg.CacheEnabled {
 		svc.Cache = alert.NewCache(cfg.CacheTTL, alert.DefaultCacheSize)
