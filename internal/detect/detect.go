@@ -80,6 +80,7 @@ type Engine struct {
 	lower []byte // reused lower-case copy of the command text
 	in    input
 	auth  *authTracker
+	burst *burstTracker
 }
 
 // New returns an engine with the built-in rules.
@@ -90,6 +91,7 @@ func New(opt Options) *Engine {
 		byEventID: map[int][]*rule{},
 		byProgram: map[string][]*rule{},
 		auth:      newAuthTracker(opt),
+		burst:     newBurstTracker(opt.MaxTracked),
 	}
 	for _, r := range rules {
 		for _, id := range r.eventIDs {
@@ -105,7 +107,23 @@ func New(opt Options) *Engine {
 			}
 		}
 	}
+	for _, a := range reconAnchors {
+		e.anchors.add(a, reconBit)
+	}
 	return e
+}
+
+// reconBit marks, in the anchor scan, command lines that may be discovery
+// commands for the recon-burst correlation; rule bits stay below it.
+const reconBit = 1 << 63
+
+// reconAnchors is a literal of every reconCommands test (lower case), so
+// the burst tracker only sees command lines that can match.
+var reconAnchors = []string{
+	"whoami", "net", "nltest", "ipconfig", "systeminfo", "tasklist", "quser", "qwinsta", "query",
+	"dsquery", "adfind", "sharphound", "bloodhound", "get-ad", "get-net", "get-domain",
+	"invoke-sharefinder", "find-localadmin", "netstat", "arp", "route", "setspn", "klist", "cmdkey",
+	"wmic", "netsh", "nbtstat", "hostname",
 }
 
 // Observe tests ev against the rules and calls emit for each detection.
@@ -145,7 +163,13 @@ func (e *Engine) Observe(ev *event.Event, emit func(Detection)) {
 				break
 			}
 		}
+		if present&reconBit != 0 {
+			e.burst.observeCommand(ev, in.lc, emit)
+		}
 		in.cmd, in.lc = "", ""
+	}
+	if ev.EventID == 4769 {
+		e.burst.observeTicket(ev, emit)
 	}
 	e.auth.observe(ev, emit)
 	in.ev = nil
@@ -213,6 +237,7 @@ func (e *Engine) try(r *rule, emit func(Detection), fired uint64) uint64 {
 // pending; Flush only releases the correlation state.
 func (e *Engine) Flush(emit func(Detection)) {
 	e.auth.reset()
+	e.burst.reset()
 }
 
 // commandText is the command line an event shows: the process command line,

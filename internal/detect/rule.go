@@ -48,11 +48,12 @@ type hit struct {
 	what   string // clause for Detection.What
 	object string // distinguishing object for Detection.Key
 	raise  bool   // one priority level above the rule's level
+	actor  string // Detection.Actor, when the rule knows the actor better than the event's user
 }
 
 func init() {
-	if len(rules) > 64 {
-		panic("detect: more than 64 rules; widen the fired bit set")
+	if len(rules) > 63 {
+		panic("detect: more than 63 rules; widen the fired bit set (the top bit is reconBit)")
 	}
 	for i, r := range rules {
 		r.bit = 1 << i
@@ -105,6 +106,7 @@ func (r *rule) detection(ev *event.Event, h hit) Detection {
 		Count:      1,
 		Key:        r.id + "|" + strings.ToLower(ev.Host) + "|" + h.object,
 		What:       h.what,
+		Actor:      h.actor,
 	}
 }
 
