@@ -82,6 +82,9 @@ func main() {
 	fmt.Println("| stages | events | wall s | events/s | MB/s | peak RSS MB | live heap MB | findings | bad lines |")
 	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 	self, _ := os.Executable()
+	if base, err := runChild(self, 1, "all", *procs, *shared, *repo); err == nil {
+		fmt.Printf("Baseline: a run over 1 event peaks at %.1f MB RSS (the binary and runtime before any work).\n\n", float64(base.MaxRSSKB)/1024)
+	}
 	for _, s := range strings.Split(*sizes, ",") {
 		n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
 		if err != nil || n <= 0 {
@@ -89,16 +92,9 @@ func main() {
 			os.Exit(2)
 		}
 		for _, stg := range []string{"detect", "all"} {
-			cmd := exec.Command(self, "-child", strconv.FormatInt(n, 10), "-stage", stg, "-procs", strconv.Itoa(*procs), "-shared", *shared, "-repo", *repo)
-			cmd.Stderr = os.Stderr
-			out, err := cmd.Output()
+			r, err := runChild(self, n, stg, *procs, *shared, *repo)
 			if err != nil {
-				fmt.Fprintln(os.Stderr, "bench: child:", err)
-				os.Exit(1)
-			}
-			var r result
-			if err := json.Unmarshal(out, &r); err != nil {
-				fmt.Fprintln(os.Stderr, "bench: child output:", err)
+				fmt.Fprintln(os.Stderr, "bench:", err)
 				os.Exit(1)
 			}
 			label := map[string]string{"detect": "parse + detect", "all": "end to end"}[stg]
@@ -115,6 +111,21 @@ func main() {
 		}
 		fmt.Printf("\nTime to first finding over HTTP (evidence line sent → finding line received, median of 20): %s\n", d)
 	}
+}
+
+// runChild measures one run in a fresh process of this binary.
+func runChild(self string, n int64, stage string, procs int, shared, repo string) (result, error) {
+	cmd := exec.Command(self, "-child", strconv.FormatInt(n, 10), "-stage", stage, "-procs", strconv.Itoa(procs), "-shared", shared, "-repo", repo)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return result{}, fmt.Errorf("child: %w", err)
+	}
+	var r result
+	if err := json.Unmarshal(out, &r); err != nil {
+		return result{}, fmt.Errorf("child output: %w", err)
+	}
+	return r, nil
 }
 
 // measure runs the engine over n synthetic events: stage "all" is the whole
