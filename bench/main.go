@@ -79,12 +79,12 @@ func main() {
 
 	fmt.Printf("loupe bench — %s, GOMAXPROCS=%d, %d CPUs, %s, corpus: %s (%d distinct lines)\n\n",
 		time.Now().UTC().Format("2006-01-02"), *procs, runtime.NumCPU(), runtime.Version(), c.name, len(c.lines))
-	fmt.Println("| stages | events | wall s | events/s | MB/s | peak RSS MB | live heap MB | findings | bad lines |")
-	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 	self, _ := os.Executable()
 	if base, err := runChild(self, 1, "all", *procs, *shared, *repo); err == nil {
 		fmt.Printf("Baseline: a run over 1 event peaks at %.1f MB RSS (the binary and runtime before any work).\n\n", float64(base.MaxRSSKB)/1024)
 	}
+	fmt.Println("| stages | events | wall s | events/s | MB/s | peak RSS MB | live heap MB | findings | bad lines |")
+	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, s := range strings.Split(*sizes, ",") {
 		n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
 		if err != nil || n <= 0 {
