@@ -1,23 +1,26 @@
 #!/usr/bin/env bash
-# The whole test suite: vet, all tests (against a real VictoriaLogs it
-# builds and starts on loopback), the race detector on the server and CLI,
-# and a short run of every fuzz target. Needs Go and curl.
+# The whole test suite: vet, all tests (against a real PostgreSQL and a real
+# VictoriaLogs it starts on loopback), the race detector on the server, CLI
+# and store, and a short run of every fuzz target. Needs Go, curl and
+# Debian's postgresql package (.ci/run installs what is missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "== go vet"
 go vet ./...
 
-echo "== VictoriaLogs (real server for the internal/logstore integration tests)"
+echo "== PostgreSQL and VictoriaLogs (real servers for the store and log-store tests)"
+trap 'scripts/victorialogs.sh stop; scripts/postgres.sh stop' EXIT
+LOUPE_PG_DSN=$(scripts/postgres.sh start)
+export LOUPE_PG_DSN
 LOUPE_VLOGS_URL=$(scripts/victorialogs.sh start)
 export LOUPE_VLOGS_URL
-trap 'scripts/victorialogs.sh stop' EXIT
 
 echo "== go test"
 go test -count=1 ./...
 
 echo "== go test -race (server, pipeline, CLI)"
-go test -count=1 -race ./internal/server/... ./internal/pipeline/... ./cmd/...
+go test -count=1 -race ./internal/server/... ./internal/pipeline/... ./internal/store/... ./cmd/...
 
 echo "== fuzz (${LOUPE_FUZZTIME:=10s} each)"
 # Every Fuzz target in the tree, one at a time (go test allows one -fuzz per run).
