@@ -3,37 +3,61 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"time"
-
-	"github.com/loupe-sec/loupe/internal/config"
-	"github.com/loupe-sec/loupe/internal/server"
 )
 
 // evidenceLine is one event that is conclusive on its own (the Security
 // log was cleared), so its finding can be emitted the moment it is read.
 const evidenceLine = `{"Event":{"System":{"Provider":{"Name":"Microsoft-Windows-Eventlog"},"EventID":1102,"Channel":"Security","Computer":"bench-host","TimeCreated":{"SystemTime":"2024-05-01T10:00:00Z"},"EventRecordID":%d},"UserData":{"LogFileCleared":{"SubjectUserName":"mallory"}}}}` + "\n"
 
-// firstFindingLatency measures, over a real loopback HTTP connection to the
-// real server, the time from writing an evidence line (after a stretch of
-// benign events) to reading the finding line it produces. Median of 20.
-func firstFindingLatency(c *corpus) (time.Duration, error) {
-	cfg := config.Default()
-	srv := server.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+// firstFindingLatency measures, over a real loopback HTTP connection to
+// the real `loupe serve` binary (built from ./cmd/loupe), the time from
+// writing an evidence line (after a stretch of benign events) to reading
+// the finding line it produces. Median of 20.
+func firstFindingLatency(c *corpus, repo string) (time.Duration, error) {
+	dir, err := os.MkdirTemp("", "loupe-bench")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "loupe")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/loupe")
+	build.Dir, build.Stderr = repo, os.Stderr
+	if err := build.Run(); err != nil {
+		return 0, fmt.Errorf("build loupe: %w", err)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go srv.Serve(ctx, ln)
-	url := "http://" + ln.Addr().String() + "/analyze_logs"
+	addr := ln.Addr().String()
+	ln.Close()
+	srv := exec.Command(bin, "serve", "--listen", addr)
+	srv.Env = append(os.Environ(), "LOUPE_LOG_LEVEL=error")
+	if err := srv.Start(); err != nil {
+		return 0, err
+	}
+	defer func() { srv.Process.Kill(); srv.Wait() }()
+	for i := 0; ; i++ {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if i == 100 {
+			return 0, fmt.Errorf("loupe serve did not come up: %w", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	url := "http://" + addr + "/analyze_logs"
 
 	var benign bytes.Buffer
 	for _, l := range c.lines[:min(len(c.lines), 200)] {

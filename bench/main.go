@@ -11,6 +11,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -20,6 +21,7 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -49,6 +51,7 @@ func main() {
 	child := flag.Int64("child", 0, "internal: run one measurement of N events and print JSON")
 	stage := flag.String("stage", "all", "internal: what the child runs: all (read → findings → agent lines) or detect (read, parse, detect)")
 	cpuProfile := flag.String("cpuprofile", "", "with -child: write a CPU profile of the measured run to FILE")
+	runs := flag.Int("runs", 3, "runs per row; the table shows medians (and the peak RSS range)")
 	skipHTTP := flag.Bool("skip-http", false, "skip the time-to-first-finding measurement")
 	flag.Parse()
 
@@ -83,6 +86,7 @@ func main() {
 	if base, err := runChild(self, 1, "all", *procs, *shared, *repo); err == nil {
 		fmt.Printf("Baseline: a run over 1 event peaks at %.1f MB RSS (the binary and runtime before any work).\n\n", float64(base.MaxRSSKB)/1024)
 	}
+	fmt.Printf("Each row: median of %d fresh processes; peak RSS as median (min–max).\n\n", *runs)
 	fmt.Println("| stages | events | wall s | events/s | MB/s | peak RSS MB | live heap MB | findings | bad lines |")
 	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, s := range strings.Split(*sizes, ",") {
@@ -92,19 +96,30 @@ func main() {
 			os.Exit(2)
 		}
 		for _, stg := range []string{"detect", "all"} {
-			r, err := runChild(self, n, stg, *procs, *shared, *repo)
-			if err != nil {
-				fmt.Fprintln(os.Stderr, "bench:", err)
-				os.Exit(1)
+			var rs []result
+			for range max(*runs, 1) {
+				r, err := runChild(self, n, stg, *procs, *shared, *repo)
+				if err != nil {
+					fmt.Fprintln(os.Stderr, "bench:", err)
+					os.Exit(1)
+				}
+				rs = append(rs, r)
 			}
+			slices.SortFunc(rs, func(a, b result) int { return cmp.Compare(a.Seconds, b.Seconds) })
+			r := rs[len(rs)/2]
+			rss := make([]int64, len(rs))
+			for i := range rs {
+				rss[i] = rs[i].MaxRSSKB
+			}
+			slices.Sort(rss)
 			label := map[string]string{"detect": "parse + detect", "all": "end to end"}[stg]
-			fmt.Printf("| %s | %d | %.1f | %.0f | %.1f | %.1f | %.1f | %d | %d |\n", label, r.Events, r.Seconds,
-				float64(r.Events)/r.Seconds, float64(r.Bytes)/1e6/r.Seconds, float64(r.MaxRSSKB)/1024,
-				float64(r.LiveHeap)/(1<<20), r.Findings, r.BadLines)
+			fmt.Printf("| %s | %d | %.1f | %.0f | %.1f | %.1f (%.1f–%.1f) | %.1f | %d | %d |\n", label, r.Events, r.Seconds,
+				float64(r.Events)/r.Seconds, float64(r.Bytes)/1e6/r.Seconds, float64(rss[len(rss)/2])/1024,
+				float64(rss[0])/1024, float64(rss[len(rss)-1])/1024, float64(r.LiveHeap)/(1<<20), r.Findings, r.BadLines)
 		}
 	}
 	if !*skipHTTP {
-		d, err := firstFindingLatency(c)
+		d, err := firstFindingLatency(c, *repo)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "bench: http:", err)
 			os.Exit(1)
