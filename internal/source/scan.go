@@ -100,7 +100,7 @@ func rawString(raw string) string {
 		if strings.IndexByte(raw, '\\') < 0 {
 			return raw[1 : len(raw)-1]
 		}
-		return gjson.Parse(raw).Str
+		return unquote(raw)
 	case '{', '[', 'n':
 		return ""
 	}
