@@ -37,15 +37,7 @@ as() {
   fi
 }
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()' 2>/dev/null && return
-  local p
-  for _ in $(seq 1 50); do
-    p=$((20000 + RANDOM % 40000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
-  done
-  log "no free port found"; return 1
-}
+. scripts/lib.sh # free_port (the working directory is the repository root)
 
 state_dir() {
   if [ -n "${LOUPE_PG_STATE:-}" ]; then echo "$LOUPE_PG_STATE"; return; fi

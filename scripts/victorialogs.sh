@@ -36,17 +36,7 @@ build() {
   echo "$VERSION" >"$TOOLS/victoria-logs.version"
 }
 
-free_port() {
-  # Ask the kernel for a free loopback port.
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()' 2>/dev/null && return
-  # Without python3: pick a random high port that nothing listens on.
-  local p
-  for _ in $(seq 1 50); do
-    p=$((20000 + RANDOM % 40000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
-  done
-  log "no free port found"; return 1
-}
+. scripts/lib.sh # free_port (the working directory is the repository root)
 
 start() {
   local port=${1:-0}
