@@ -1,13 +1,23 @@
 #!/usr/bin/env bash
 # The whole test suite: vet, all tests (against a real PostgreSQL and a real
 # VictoriaLogs it starts on loopback), the race detector on the server, CLI
-# and store, and a short run of every fuzz target. Needs Go, curl and
-# Debian's postgresql package (.ci/run installs what is missing).
+# and store, and a short run of every fuzz target. Needs Go; installs
+# Debian's curl and postgresql packages when they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "== go vet"
 go vet ./...
+
+# A fresh machine has only Go and gcc: install what the test servers need.
+if ! command -v curl >/dev/null || [ ! -x /usr/lib/postgresql/15/bin/pg_ctl ]; then
+  echo "== installing curl and postgresql (Debian packages)"
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && apt-get install -y -qq curl postgresql >/dev/null
+  else
+    sudo apt-get update -qq && sudo apt-get install -y -qq curl postgresql >/dev/null
+  fi
+fi
 
 echo "== PostgreSQL and VictoriaLogs (real servers for the store and log-store tests)"
 trap 'scripts/victorialogs.sh stop; scripts/postgres.sh stop' EXIT
