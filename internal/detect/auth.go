@@ -294,7 +294,7 @@ func (a *authTracker) bruteForce(st *failState, ev *event.Event, perUser bool) D
 		object = "src:" + actor
 	}
 	d := r.detection(ev, hit{what: what + " within " + window, object: object})
-	d.Actor = actor
+	d.Actor = validText(actor)
 	d.Source = "correlation"
 	d.Count = st.total
 	d.Related = append([]finding.Evidence(nil), st.evidence...)

@@ -129,6 +129,7 @@ func (b *burstTracker) observe(r *rule, ev *event.Event, actor string, kind uint
 	default:
 		d.What = "ran " + countOf(len(st.names), "distinct discovery command") + " within " + span + ": " + list3(st.names)
 	}
+	d.What = validText(d.What)
 	emit(d)
 }
 

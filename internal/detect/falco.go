@@ -76,7 +76,7 @@ func falcoDetection(ev *event.Event) Detection {
 		Event:      ev,
 		Count:      1,
 		Key:        "falco:" + ev.Rule + "|" + strings.ToLower(ev.Host) + "|" + norm(object),
-		What:       what,
+		What:       validText(what),
 	}
 }
 

@@ -34,7 +34,7 @@ func FuzzObserve(f *testing.F) {
 					if d.Rule.ID == "" || d.Key == "" || d.Tactic == "" || d.Event == nil || d.Count < 1 {
 						t.Fatalf("incomplete detection %+v", d)
 					}
-					if len(d.What) > 1200 || !utf8.ValidString(d.What) && utf8.ValidString(cmd+msg+data) {
+					if len(d.What) > 1200 || !utf8.ValidString(d.What) || !utf8.ValidString(d.Actor) {
 						t.Fatalf("What unbounded or invalid: %q", d.What)
 					}
 				})

@@ -105,9 +105,18 @@ func (r *rule) detection(ev *event.Event, h hit) Detection {
 		Event:      ev,
 		Count:      1,
 		Key:        r.id + "|" + strings.ToLower(ev.Host) + "|" + h.object,
-		What:       h.what,
-		Actor:      h.actor,
+		What:       validText(h.what),
+		Actor:      validText(h.actor),
 	}
+}
+
+// validText keeps log bytes that are not UTF-8 from reaching a conclusion:
+// they become U+FFFD. Detections are rare, so the scan costs nothing.
+func validText(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
 }
 
 // --- small text helpers shared by the rules ---
