@@ -110,13 +110,17 @@ func (r *rule) detection(ev *event.Event, h hit) Detection {
 	}
 }
 
-// validText keeps log bytes that are not UTF-8 from reaching a conclusion:
-// they become U+FFFD. Detections are rare, so the scan costs nothing.
+// maxWhat bounds an observation clause, whatever the log fed into it.
+const maxWhat = 600
+
+// validText makes a clause safe to show: log bytes that are not UTF-8
+// become U+FFFD and the length is bounded. Detections are rare, so the scan
+// costs nothing on the hot path.
 func validText(s string) string {
-	if utf8.ValidString(s) {
-		return s
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
 	}
-	return strings.ToValidUTF8(s, "\uFFFD")
+	return clip(s, maxWhat)
 }
 
 // --- small text helpers shared by the rules ---
