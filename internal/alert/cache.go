@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -28,6 +29,8 @@ type Cache struct {
 	mu    sync.Mutex
 	order *list.List // front = most recently used; values are *entry
 	byKey map[string]*list.Element
+
+	hits, misses atomic.Int64
 }
 
 type entry struct {
@@ -55,14 +58,17 @@ func (c *Cache) Get(key string) (Analysis, bool) {
 	defer c.mu.Unlock()
 	el, ok := c.byKey[key]
 	if !ok {
+		c.misses.Add(1)
 		return Analysis{}, false
 	}
 	e := el.Value.(*entry)
 	if !c.now().Before(e.expires) {
 		c.order.Remove(el)
 		delete(c.byKey, key)
+		c.misses.Add(1)
 		return Analysis{}, false
 	}
+	c.hits.Add(1)
 	e.count++
 	c.order.MoveToFront(el)
 	a := e.analysis.clone()
@@ -102,6 +108,10 @@ func (c *Cache) Len() int {
 	defer c.mu.Unlock()
 	return c.order.Len()
 }
+
+// Stats returns the lookups answered from the cache and those that were
+// not (absent or expired) since it was made.
+func (c *Cache) Stats() (hits, misses int64) { return c.hits.Load(), c.misses.Load() }
 
 // Key is the cache key of an alert: a hash of its rule and its normalised
 // output.

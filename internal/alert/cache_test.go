@@ -68,6 +68,10 @@ func TestCacheHitCountsAndTTL(t *testing.T) {
 	if c.Len() != 0 {
 		t.Fatalf("expired entry kept, len %d", c.Len())
 	}
+	// Lookups: miss (empty), 3 hits, miss (expired).
+	if h, m := c.Stats(); h != 3 || m != 2 {
+		t.Fatalf("Stats() = %d hits, %d misses; want 3, 2", h, m)
+	}
 }
 
 func TestCacheReturnsCopies(t *testing.T) {
