@@ -26,6 +26,7 @@ import (
 	"github.com/loupe-sec/loupe/internal/config"
 	"github.com/loupe-sec/loupe/internal/detect"
 	"github.com/loupe-sec/loupe/internal/finding"
+	"github.com/loupe-sec/loupe/internal/metrics"
 	"github.com/loupe-sec/loupe/internal/pipeline"
 	"github.com/loupe-sec/loupe/internal/reason"
 	"github.com/loupe-sec/loupe/internal/report"
@@ -49,6 +50,7 @@ type Server struct {
 	mux     *http.ServeMux
 	grace   time.Duration  // for open streams at shutdown
 	alerts  *alert.Service // SIB-compatible alert analysis (sib.go)
+	metrics *metrics.Metrics
 
 	// streamEnded, when set, is called after each stream's pipeline has
 	// finished; tests use it to see that a disconnect stops the work.
@@ -84,8 +86,10 @@ func New(cfg config.Config, logger *slog.Logger) *Server {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: logger, streams: make(chan struct{}, cfg.MaxStreams), grace: shutdownGrace}
+	s := &Server{cfg: cfg, log: logger, streams: make(chan struct{}, cfg.MaxStreams), grace: shutdownGrace,
+		metrics: metrics.New()}
 	s.mux = http.NewServeMux()
+	s.mux.Handle("GET /metrics", s.requireToken(s.metrics.Handler()))
 	s.mux.HandleFunc("POST /analyze_logs", s.analyzeLogs)
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /{$}", s.index)
@@ -93,8 +97,25 @@ func New(cfg config.Config, logger *slog.Logger) *Server {
 	return s
 }
 
-// Handler returns the HTTP handler with all routes.
-func (s *Server) Handler() http.Handler { return s.mux }
+// Handler returns the HTTP handler with all routes, wrapped so that every
+// request gets a request id, an access-log line and its metrics.
+func (s *Server) Handler() http.Handler { return s.observe(s.mux) }
+
+// Metrics returns the server's metrics, served at GET /metrics.
+func (s *Server) Metrics() *metrics.Metrics { return s.metrics }
+
+// requireToken answers 401 unless the request carries the configured
+// token (see authorized).
+func (s *Server) requireToken(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.authorized(r) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="loupe"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
 
 // ListenAndServe listens on cfg.Listen and serves until ctx is done.
 func (s *Server) ListenAndServe(ctx context.Context) error {
@@ -111,7 +132,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	base, cancelStreams := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelStreams()
 	hs := &http.Server{
-		Handler:           s.mux,
+		Handler:           s.Handler(),
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
 		BaseContext:       func(net.Listener) context.Context { return base },
@@ -203,7 +224,7 @@ func (s *Server) analyzeLogs(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	id := requestID(r)
 	w.Header().Set("X-Request-Id", id)
-	log := s.log.With("request_id", id, "remote", r.RemoteAddr)
+	log := s.logFrom(r)
 
 	if !s.authorized(r) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="loupe"`)
@@ -277,6 +298,7 @@ func (s *Server) analyzeLogs(w http.ResponseWriter, r *http.Request) {
 	watcher.Go(func() { out.keepalive(finished, s.cfg.KeepaliveInterval) })
 
 	var st pipeline.Stats
+	run := s.metrics.Start(metrics.Stream, &st)
 	opts := pipeline.Options{
 		Detect: detect.Options{MaxTracked: s.cfg.MaxTracked},
 		Reason: reason.Options{MaxEvidence: s.cfg.MaxEvidence, MaxGroups: s.cfg.MaxGroups},
@@ -298,6 +320,7 @@ func (s *Server) analyzeLogs(w http.ResponseWriter, r *http.Request) {
 			}
 			break
 		}
+		run.Finding(f)
 		if out.writeFinding(f) != nil {
 			break
 		}
@@ -311,6 +334,7 @@ func (s *Server) analyzeLogs(w http.ResponseWriter, r *http.Request) {
 		streamErr = context.Cause(ctx)
 	}
 	cancel()
+	run.End(streamErr)
 
 	stats := StreamStats{
 		RequestID: id,

@@ -89,11 +89,14 @@ func newAlertService(cfg config.Config, s *Server) *alert.Service {
 			s.log.Warn("LLM provider unusable, analysing alerts offline", "provider", cfg.LLMProvider, "err", err)
 			break
 		}
-		svc.Analyzer = alert.LLM{Provider: p}
+		svc.Analyzer = alert.LLM{Provider: s.metrics.Provider(p)}
 		svc.Provider, svc.Model = p.Name(), p.Model()
 	}
 	if cfg.CacheEnabled {
 		svc.Cache = alert.NewCache(cfg.CacheTTL, alert.DefaultCacheSize)
+		if err := s.metrics.WatchCache("alerts", svc.Cache); err != nil {
+			s.log.Warn("alert cache not in /metrics", "err", err)
+		}
 	}
 	storeURL := cfg.LokiURL
 	if cfg.Stack == "vm" {
