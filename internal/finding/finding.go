@@ -111,4 +111,20 @@ type Finding struct {
 	Last       time.Time   `json:"last,omitzero"`
 	Count      int64       `json:"count"` // events behind the conclusion, may exceed len(Evidence)
 	Evidence   []Evidence  `json:"evidence"`
+	// LLM is set when a language model took part, or was meant to and
+	// could not: nil for a purely offline run.
+	LLM *LLM `json:"llm,omitempty"`
+}
+
+// LLM records a language model's part in a finding. A finding whose
+// conclusion the model wrote has Source "llm"; an offline finding the model
+// confirmed keeps its own Source and carries the model's words in Note. When
+// the model's part is missing, Fallback says why (provider down, timed out,
+// invalid answer, over budget) and the offline conclusion stands.
+type LLM struct {
+	Provider      string `json:"provider,omitempty"` // ollama, openai or anthropic
+	Model         string `json:"model,omitempty"`
+	PromptVersion string `json:"prompt_version,omitempty"`
+	Note          string `json:"note,omitempty"`     // the model's conclusion added to an offline finding
+	Fallback      string `json:"fallback,omitempty"` // why no model conclusion is attached
 }
