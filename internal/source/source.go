@@ -1,5 +1,7 @@
 // Package source reads security events from NDJSON/JSONL (optionally gzip)
-// and plain syslog streams and turns each line into an event.Event.
+// and plain syslog streams and turns each line into an event.Event. Binary
+// Windows event logs (.evtx) are recognised by their magic bytes and their
+// records read as if they were EVTX-as-JSON lines.
 //
 // Each line is classified on its own: a line whose first non-space byte is
 // '{' is a JSON object, anything else is read as a syslog line (RFC 3164,
@@ -81,7 +83,10 @@ const ctxCheckEvery = 1024
 // Read yields the events of r in order. A malformed or oversized line yields
 // (nil, *LineError) and reading continues; an I/O error or ctx cancellation
 // ends the sequence with (nil, err). A stream starting with the gzip magic
-// bytes is decompressed transparently.
+// bytes is decompressed transparently; one (then) starting with the .evtx
+// magic "ElfFile\x00" is read as a binary Windows event log, record by
+// record, each rendered as EVTX-as-JSON (see evtxbin.go). Read is also what
+// serves an upload: pass the HTTP request body as r.
 func Read(ctx context.Context, r io.Reader, opt Options) iter.Seq2[*event.Event, error] {
 	return func(yield func(*event.Event, error) bool) {
 		if err := ctx.Err(); err != nil {
@@ -97,6 +102,10 @@ func Read(ctx context.Context, r io.Reader, opt Options) iter.Seq2[*event.Event,
 			}
 			defer zr.Close()
 			br = bufio.NewReaderSize(zr, 64<<10)
+		}
+		if magic, _ := br.Peek(len(evtxMagic)); isEVTX(magic) {
+			readEVTX(ctx, br, &opt, yield) // binary Windows event log (evtxbin.go)
+			return
 		}
 		lr := lineReader{r: br, max: opt.maxLine()}
 		for {
