@@ -66,6 +66,14 @@ func (s *Store) AddFindingsBy(ctx context.Context, investigationID string, p Pro
 		return err
 	}
 	defer tx.Rollback()
+	if err := s.writeFindings(ctx, tx, investigationID, p, fs); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// writeFindings upserts fs and their evidence inside tx.
+func (s *Store) writeFindings(ctx context.Context, tx *sql.Tx, investigationID string, p Provenance, fs []*finding.Finding) (err error) {
 	upsert, err := tx.PrepareContext(ctx, s.rebind(`INSERT INTO findings (investigation_id, `+findingColumns+`)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (investigation_id, id) DO UPDATE SET
@@ -122,7 +130,7 @@ func (s *Store) AddFindingsBy(ctx context.Context, investigationID string, p Pro
 			}
 		}
 	}
-	return tx.Commit()
+	return nil
 }
 
 // Findings lists the findings of an investigation that pass the filter,

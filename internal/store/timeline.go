@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"iter"
 	"sort"
@@ -58,6 +59,18 @@ func (v *Volume) take() map[int64]int64 {
 	return m
 }
 
+// giveBack returns counts taken from v by a commit that failed.
+func (v *Volume) giveBack(m map[int64]int64) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.minutes == nil {
+		v.minutes = make(map[int64]int64, len(m))
+	}
+	for k, n := range m {
+		v.minutes[k] += n
+	}
+}
+
 // AddEventVolume adds the counts held by v to the investigation's event
 // volume, in one transaction, and empties v. If the transaction fails the
 // counts are given back to v, so a later call can retry them.
@@ -68,14 +81,7 @@ func (s *Store) AddEventVolume(ctx context.Context, investigationID string, v *V
 	}
 	defer func() {
 		if err != nil {
-			for k, n := range m {
-				v.mu.Lock()
-				if v.minutes == nil {
-					v.minutes = make(map[int64]int64)
-				}
-				v.minutes[k] += n
-				v.mu.Unlock()
-			}
+			v.giveBack(m)
 			err = fmt.Errorf("store: event volume of investigation %s: %w", investigationID, err)
 		}
 	}()
@@ -84,6 +90,14 @@ func (s *Store) AddEventVolume(ctx context.Context, investigationID string, v *V
 		return err
 	}
 	defer tx.Rollback()
+	if err := s.writeVolume(ctx, tx, investigationID, m); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// writeVolume adds the per-minute counts m inside tx.
+func (s *Store) writeVolume(ctx context.Context, tx *sql.Tx, investigationID string, m map[int64]int64) error {
 	add, err := tx.PrepareContext(ctx, s.rebind(`INSERT INTO event_volume (investigation_id, minute, events)
     VALUES (?, ?, ?)
     ON CONFLICT (investigation_id, minute) DO UPDATE SET events = event_volume.events + excluded.events`))
@@ -101,7 +115,7 @@ func (s *Store) AddEventVolume(ctx context.Context, investigationID string, v *V
 			return err
 		}
 	}
-	return tx.Commit()
+	return nil
 }
 
 // Timeline is an investigation's findings (by priority, at their first
