@@ -81,6 +81,7 @@ type Rule struct {
 	Author string `json:"author,omitempty"`
 	Link   string `json:"link,omitempty"`
 	Level  string `json:"level,omitempty"`
+	Status string `json:"status,omitempty"` // Sigma rule status (stable, test, experimental, ...)
 }
 
 // Evidence is one event a conclusion points at.

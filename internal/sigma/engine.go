@@ -1,0 +1,589 @@
+package sigma
+
+import (
+	"net/netip"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+	"unsafe"
+
+	"github.com/loupe-sec/loupe/internal/detect"
+	"github.com/loupe-sec/loupe/internal/event"
+	"github.com/tidwall/gjson"
+)
+
+// Engine evaluates a Ruleset over one stream of events. It holds the
+// per-event scratch space and the correlation state of that stream; the
+// Ruleset it reads is shared and never modified. Not safe for concurrent
+// use: make one Engine per stream.
+type Engine struct {
+	rs *Ruleset
+
+	ev       *event.Event
+	fam      family
+	raw      string
+	gen      uint32
+	vals     []fieldVal
+	arena    []byte
+	dataObj  string
+	dataDone bool
+
+	corr *corrState
+}
+
+// fieldVal is one field of the current event, read at most once per
+// event. low is the case-folded value, made on first use.
+type fieldVal struct {
+	gen     uint32
+	ok      bool // present
+	null    bool // present as JSON null
+	arr     bool // a JSON array; res holds it
+	lowDone bool
+	s, low  string
+	res     gjson.Result
+}
+
+// NewEngine returns an engine for one stream over rs.
+func (rs *Ruleset) NewEngine() *Engine {
+	return &Engine{
+		rs:    rs,
+		vals:  make([]fieldVal, len(rs.acc.list)),
+		arena: make([]byte, 0, 4096),
+		corr:  newCorrState(rs),
+	}
+}
+
+// Observe tests ev against the candidate rules of its kind and calls emit
+// for each match (and each correlation that fires).
+func (x *Engine) Observe(ev *event.Event, emit func(detect.Detection)) {
+	if ev == nil || x.rs == nil {
+		return
+	}
+	x.begin(ev)
+	rs := x.rs
+	if x.fam == famWindows {
+		if ev.EventID != 0 {
+			for _, r := range rs.byEventID[ev.EventID] {
+				x.try(r, emit)
+			}
+		}
+		for _, r := range rs.windowsAny {
+			x.try(r, emit)
+		}
+	} else {
+		for _, r := range rs.byFam[x.fam] {
+			x.try(r, emit)
+		}
+	}
+	x.ev = nil
+	x.raw = ""
+}
+
+// Flush releases the correlation state at the end of the stream.
+func (x *Engine) Flush(emit func(detect.Detection)) {
+	x.corr = newCorrState(x.rs)
+}
+
+func (x *Engine) begin(ev *event.Event) {
+	x.ev = ev
+	x.fam = familyOf(ev)
+	x.gen++
+	if x.gen == 0 { // wrapped: clear so no stale value looks current
+		for i := range x.vals {
+			x.vals[i].gen = 0
+		}
+		x.gen = 1
+	}
+	x.arena = x.arena[:0]
+	x.raw = ""
+	if len(ev.Raw) > 0 {
+		x.raw = unsafe.String(unsafe.SliceData(ev.Raw), len(ev.Raw))
+	}
+	x.dataObj, x.dataDone = "", false
+}
+
+// Match reports whether rule r matches ev, ignoring correlations; for
+// tests and tools.
+func (x *Engine) Match(r *Rule, ev *event.Event) bool {
+	if r.cond == nil {
+		return false
+	}
+	x.begin(ev)
+	defer func() { x.ev, x.raw = nil, "" }()
+	return x.sourceOK(r) && x.eval(r, r.cond)
+}
+
+func (x *Engine) sourceOK(r *Rule) bool {
+	f := &r.filter
+	if !f.has(x.fam) {
+		return false
+	}
+	switch x.fam {
+	case famWindows:
+		if f.eventIDs != nil && !containsInt(f.eventIDs, x.ev.EventID) {
+			return false
+		}
+		return f.channelOK(x.ev.Channel)
+	case famSyslog:
+		return f.programOK(x.ev.Program)
+	}
+	return true
+}
+
+func containsInt(list []int, n int) bool {
+	for _, x := range list {
+		if x == n {
+			return true
+		}
+	}
+	return false
+}
+
+func (x *Engine) try(r *Rule, emit func(detect.Detection)) {
+	if x.fam == famWindows {
+		if !r.filter.channelOK(x.ev.Channel) {
+			return
+		}
+	} else if x.fam == famSyslog && !r.filter.programOK(x.ev.Program) {
+		return
+	}
+	if !x.eval(r, r.cond) {
+		return
+	}
+	if r.generate {
+		emit(r.detection(x.ev))
+	}
+	for _, c := range r.corrs {
+		x.corr.observe(x, c, r, emit)
+	}
+}
+
+func (x *Engine) eval(r *Rule, c *cond) bool {
+	switch c.op {
+	case opRef:
+		return x.search(r.searches[c.search])
+	case opAnd:
+		for _, k := range c.kids {
+			if !x.eval(r, k) {
+				return false
+			}
+		}
+		return true
+	case opOr:
+		for _, k := range c.kids {
+			if x.eval(r, k) {
+				return true
+			}
+		}
+		return false
+	case opNot:
+		return !x.eval(r, c.kids[0])
+	}
+	return false
+}
+
+func (x *Engine) search(s *search) bool {
+alts:
+	for _, alt := range s.alts {
+		for _, t := range alt {
+			if !x.test(t) {
+				continue alts
+			}
+		}
+		return true
+	}
+	return false
+}
+
+func (x *Engine) test(t *fieldTest) bool {
+	if t.acc == nil {
+		return x.keyword(t)
+	}
+	v := x.value(t.acc)
+	if t.kind == tExists {
+		return (v.ok && !v.null) == t.exists
+	}
+	if !v.ok || v.null {
+		return t.null
+	}
+	if v.arr {
+		found := false
+		v.res.ForEach(func(_, el gjson.Result) bool {
+			s := el.String()
+			found = x.testValue(t, s, x.foldTemp(s))
+			return !found
+		})
+		return found
+	}
+	if t.null && v.s == "" {
+		return true
+	}
+	low := ""
+	if !t.cased && (t.kind == tStr || t.kind == tRef) {
+		low = x.low(v)
+	}
+	return x.testValue(t, v.s, low)
+}
+
+// testValue tests one present value; low is s folded (when the test is
+// case-insensitive).
+func (x *Engine) testValue(t *fieldTest, s, low string) bool {
+	switch t.kind {
+	case tStr:
+		target := low
+		if t.cased {
+			target = s
+		}
+		if t.null && s == "" {
+			return true
+		}
+		if t.all {
+			for i := range t.pats {
+				if !t.pats[i].match(target) {
+					return false
+				}
+			}
+			return len(t.pats) > 0
+		}
+		for i := range t.pats {
+			if t.pats[i].match(target) {
+				return true
+			}
+		}
+		return false
+	case tRe:
+		if t.all {
+			for _, re := range t.res {
+				if !re.MatchString(s) {
+					return false
+				}
+			}
+			return true
+		}
+		for _, re := range t.res {
+			if re.MatchString(s) {
+				return true
+			}
+		}
+		return false
+	case tCIDR:
+		a, err := netip.ParseAddr(strings.TrimSpace(s))
+		if err != nil {
+			return false
+		}
+		a = a.Unmap().WithZone("")
+		for _, p := range t.nets {
+			if p.Contains(a) {
+				return true
+			}
+		}
+		return false
+	case tNum:
+		n, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+		if err != nil {
+			return false
+		}
+		for _, want := range t.nums {
+			var ok bool
+			switch t.numOp {
+			case "gt":
+				ok = n > want
+			case "gte":
+				ok = n >= want
+			case "lt":
+				ok = n < want
+			case "lte":
+				ok = n <= want
+			}
+			if ok != t.all {
+				return ok
+			}
+		}
+		return t.all
+	case tRef:
+		o := x.value(t.ref)
+		if !o.ok || o.null || o.arr {
+			return false
+		}
+		a, b := s, o.s
+		if !t.cased {
+			a, b = low, x.low(o)
+		}
+		switch t.refOp {
+		case patPrefix:
+			return strings.HasPrefix(a, b)
+		case patSuffix:
+			return strings.HasSuffix(a, b)
+		case patContains:
+			return strings.Contains(a, b)
+		}
+		return a == b
+	}
+	return false
+}
+
+// keyword tests a keyword search against the event's text: its message,
+// its command line and every string value of the record.
+func (x *Engine) keyword(t *fieldTest) bool {
+	if t.all && t.kind == tStr {
+		for i := range t.pats {
+			p := &t.pats[i]
+			if !x.anyText(func(s, low string) bool {
+				if t.cased {
+					return p.match(s)
+				}
+				return p.match(low)
+			}) {
+				return false
+			}
+		}
+		return true
+	}
+	return x.anyText(func(s, low string) bool { return x.testValue(t, s, low) })
+}
+
+// anyText calls f on each text of the event until it returns true.
+func (x *Engine) anyText(f func(s, low string) bool) bool {
+	ev := x.ev
+	if ev.Message != "" && f(ev.Message, x.foldTemp(ev.Message)) {
+		return true
+	}
+	if ev.CommandLine != "" && ev.CommandLine != ev.Message && f(ev.CommandLine, x.foldTemp(ev.CommandLine)) {
+		return true
+	}
+	if x.raw == "" {
+		return false
+	}
+	found := false
+	var walk func(r gjson.Result, depth int) bool
+	walk = func(r gjson.Result, depth int) bool {
+		r.ForEach(func(_, v gjson.Result) bool {
+			switch {
+			case v.IsObject() || v.IsArray():
+				if depth < 16 {
+					walk(v, depth+1)
+				}
+			case v.Type == gjson.String:
+				s := v.Str
+				if s != ev.Message && s != ev.CommandLine && f(s, x.foldTemp(s)) {
+					found = true
+				}
+			}
+			return !found
+		})
+		return found
+	}
+	return walk(gjson.Parse(x.raw), 0)
+}
+
+// value reads a field of the current event, once per event.
+func (x *Engine) value(a *accessor) *fieldVal {
+	fv := &x.vals[a.id]
+	if fv.gen == x.gen {
+		return fv
+	}
+	*fv = fieldVal{gen: x.gen}
+	for _, src := range a.srcs[x.fam] {
+		switch src.kind {
+		case srcEvent:
+			if s := x.typed(src.ef); s != "" {
+				fv.ok, fv.s = true, s
+				return fv
+			}
+		case srcPath:
+			if x.raw != "" && setResult(fv, gjson.Get(x.raw, src.path)) {
+				return fv
+			}
+		case srcData:
+			if obj := x.data(); obj != "" && setResult(fv, gjson.Get(obj, src.path)) {
+				return fv
+			}
+		case srcKV:
+			if s, ok := kvLookup(x.ev.Message, src.path); ok {
+				fv.ok, fv.s = true, s
+				return fv
+			}
+		}
+	}
+	return fv
+}
+
+func setResult(fv *fieldVal, r gjson.Result) bool {
+	if !r.Exists() {
+		return false
+	}
+	fv.ok = true
+	switch {
+	case r.Type == gjson.Null:
+		fv.null = true
+	case r.IsArray():
+		fv.arr, fv.res = true, r
+	case r.Type == gjson.JSON:
+		fv.s = r.Raw
+	default:
+		fv.s = r.String()
+	}
+	return true
+}
+
+// data is the event's data object (EventData, output_fields, ...) as raw
+// JSON, or the whole record when it has none.
+func (x *Engine) data() string {
+	if !x.dataDone {
+		x.dataDone = true
+		x.dataObj = x.raw
+		if p := x.ev.DataPath; p != "" && x.raw != "" {
+			if r := gjson.Get(x.raw, p); r.IsObject() {
+				x.dataObj = r.Raw
+			}
+		}
+	}
+	return x.dataObj
+}
+
+func (x *Engine) typed(f evField) string {
+	ev := x.ev
+	switch f {
+	case efCommandLine:
+		return ev.CommandLine
+	case efImage:
+		return ev.Image
+	case efParentImage:
+		return ev.ParentImage
+	case efUser:
+		return ev.User
+	case efTargetUser:
+		return ev.TargetUser
+	case efHost:
+		return ev.Host
+	case efMessage:
+		return ev.Message
+	case efProgram:
+		return ev.Program
+	case efSrcIP:
+		return ev.SrcIP
+	case efEventID:
+		if ev.EventID == 0 {
+			return ""
+		}
+		return x.itoa(ev.EventID)
+	case efChannel:
+		return ev.Channel
+	case efProvider:
+		return ev.Provider
+	case efRule:
+		return ev.Rule
+	case efPriority:
+		return ev.Priority
+	case efLogonType:
+		if ev.LogonType == 0 {
+			return ""
+		}
+		return x.itoa(ev.LogonType)
+	}
+	return ""
+}
+
+// itoa formats n into the arena.
+func (x *Engine) itoa(n int) string {
+	start := len(x.arena)
+	x.arena = strconv.AppendInt(x.arena, int64(n), 10)
+	return x.arenaString(start)
+}
+
+func (x *Engine) arenaString(start int) string {
+	b := x.arena[start:]
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+// low returns the folded form of a field value, made once per event.
+func (x *Engine) low(v *fieldVal) string {
+	if !v.lowDone {
+		v.lowDone = true
+		v.low = x.foldTemp(v.s)
+	}
+	return v.low
+}
+
+// foldTemp folds s into the arena (valid until the next event); s itself
+// when folding changes nothing.
+func (x *Engine) foldTemp(s string) string {
+	if !needsFold(s) {
+		return s
+	}
+	start := len(x.arena)
+	x.arena = appendFold(x.arena, s)
+	return x.arenaString(start)
+}
+
+// kvLookup finds key=value in an auditd or syslog text: the key at the
+// start or after a space, the value up to the next space or, quoted, up to
+// the closing quote.
+func kvLookup(msg, key string) (string, bool) {
+	for off := 0; off < len(msg); {
+		i := strings.Index(msg[off:], key)
+		if i < 0 {
+			return "", false
+		}
+		i += off
+		off = i + len(key)
+		if (i > 0 && msg[i-1] != ' ') || off >= len(msg) || msg[off] != '=' {
+			continue
+		}
+		v := msg[off+1:]
+		if len(v) > 0 && v[0] == '"' {
+			if j := strings.IndexByte(v[1:], '"'); j >= 0 {
+				return v[1 : 1+j], true
+			}
+			return v[1:], true
+		}
+		if j := strings.IndexByte(v, ' '); j >= 0 {
+			v = v[:j]
+		}
+		return v, true
+	}
+	return "", false
+}
+
+// detection turns a match into a detect.Detection for the reasoner.
+func (r *Rule) detection(ev *event.Event) detect.Detection {
+	object := ev.CommandLine
+	verb := " running "
+	if object == "" {
+		object, verb = ev.Image, " by process "
+	}
+	what := "triggered the Sigma rule " + quote(r.Title, 160)
+	if object != "" {
+		what += verb + quote(object, 200)
+	}
+	return detect.Detection{
+		Rule:       r.attr,
+		Tactic:     r.tactic.Name,
+		TacticID:   r.tactic.ID,
+		Techniques: r.techs,
+		Priority:   r.priority,
+		Source:     "sigma",
+		Event:      ev,
+		Count:      1,
+		Key:        r.attr.ID + "|" + strings.ToLower(ev.Host) + "|" + strings.ToLower(object),
+		What:       what,
+	}
+}
+
+// quote clips s to max bytes on a rune boundary, makes it valid UTF-8 on
+// one line and quotes it.
+func quote(s string, max int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > max {
+		cut := max
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
+	}
+	return strconv.Quote(s)
+}

@@ -1,0 +1,347 @@
+package sigma
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/loupe-sec/loupe/internal/event"
+	"github.com/loupe-sec/loupe/internal/finding"
+)
+
+// Options tune loading.
+type Options struct {
+	// Mapping overrides the built-in field mapping; nil keeps it.
+	Mapping *Mapping
+	// Placeholders are the values of %name% placeholders for the expand
+	// modifier; a rule using one not listed here is reported unsupported.
+	Placeholders map[string][]string
+	// MaxTracked bounds correlation groups per correlation rule and
+	// stream. 0 = 10000.
+	MaxTracked int
+}
+
+// Problem is a rule file or rule that did not load, with the reason.
+type Problem struct {
+	File        string `json:"file"`
+	Document    int    `json:"document,omitempty"` // 1-based; 0 for the whole file
+	Title       string `json:"title,omitempty"`
+	ID          string `json:"id,omitempty"`
+	Unsupported bool   `json:"unsupported"` // valid Sigma that loupe does not evaluate; false: invalid rule or file
+	Reason      string `json:"reason"`
+}
+
+// Category is the reason's kind for counting: the text before the first
+// colon of an unsupported reason ("modifier", "regex", ...), or "invalid".
+func (p Problem) Category() string {
+	if !p.Unsupported {
+		return "invalid"
+	}
+	if c, _, ok := strings.Cut(p.Reason, ":"); ok {
+		return c
+	}
+	return p.Reason
+}
+
+func (p Problem) String() string {
+	loc := p.File
+	if p.Document > 0 {
+		loc += fmt.Sprintf("#%d", p.Document)
+	}
+	name := p.Title
+	if p.ID != "" {
+		name += " (" + p.ID + ")"
+	}
+	kind := "invalid"
+	if p.Unsupported {
+		kind = "unsupported"
+	}
+	return fmt.Sprintf("%s: %s: %s: %s", loc, name, kind, p.Reason)
+}
+
+// Ruleset is a compiled, immutable set of Sigma rules, safe to share
+// between streams; each stream evaluates it through its own Engine.
+type Ruleset struct {
+	Rules    []*Rule   // loaded rules, detection and correlation, in file order
+	Problems []Problem // rules and files that did not load
+	Files    int       // rule files read
+	LoadTime time.Duration
+
+	acc        accessors
+	byEventID  map[int][]*Rule
+	windowsAny []*Rule
+	byFam      [numFam][]*Rule
+	corrs      []*correlation
+	maxTracked int
+}
+
+// Load reads every .yml/.yaml file under dir (or the one file dir names)
+// and compiles the rules. Rules that cannot be loaded are listed in
+// Problems, never dropped silently; the error is only for an unreadable
+// directory.
+func Load(dir string, opt Options) (*Ruleset, error) {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("sigma rules: %w", err)
+	}
+	if !fi.IsDir() {
+		return LoadFS(os.DirFS(filepath.Dir(dir)), []string{filepath.Base(dir)}, opt)
+	}
+	return LoadFS(os.DirFS(dir), nil, opt)
+}
+
+// LoadFS loads the named files of fsys, or every rule file under its
+// root when names is nil.
+func LoadFS(fsys fs.FS, names []string, opt Options) (*Ruleset, error) {
+	start := time.Now()
+	if names == nil {
+		err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() {
+				if p != "." && strings.HasPrefix(d.Name(), ".") {
+					return fs.SkipDir
+				}
+				return nil
+			}
+			if ext := strings.ToLower(filepath.Ext(p)); ext == ".yml" || ext == ".yaml" {
+				names = append(names, p)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("sigma rules: %w", err)
+		}
+	}
+	sort.Strings(names)
+	b := newBuilder(opt)
+	for _, name := range names {
+		data, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			b.problem(Problem{File: name, Reason: err.Error()})
+			continue
+		}
+		b.addFile(name, data)
+	}
+	rs := b.build()
+	rs.LoadTime = time.Since(start)
+	return rs, nil
+}
+
+// Parse compiles the rules of one file's content (for tests and fuzzing).
+func Parse(name string, data []byte, opt Options) *Ruleset {
+	b := newBuilder(opt)
+	b.addFile(name, data)
+	return b.build()
+}
+
+type builder struct {
+	rs  *Ruleset
+	ctx compileCtx
+}
+
+func newBuilder(opt Options) *builder {
+	rs := &Ruleset{byEventID: map[int][]*Rule{}, maxTracked: opt.MaxTracked}
+	if rs.maxTracked <= 0 {
+		rs.maxTracked = defaultMaxTracked
+	}
+	rs.acc.mapping = opt.Mapping
+	return &builder{rs: rs, ctx: compileCtx{acc: &rs.acc, placeholders: opt.Placeholders}}
+}
+
+func (b *builder) problem(p Problem) { b.rs.Problems = append(b.rs.Problems, p) }
+
+func (b *builder) addFile(name string, data []byte) {
+	b.rs.Files++
+	docs, err := parseDocuments(data)
+	if err != nil {
+		b.problem(Problem{File: name, Reason: "YAML: " + err.Error()})
+	}
+	for _, d := range docs {
+		r := &Rule{File: name, Document: d.index + 1}
+		if err := b.compile(r, d.node); err != nil {
+			p := Problem{File: name, Document: r.Document, Title: r.Title, ID: r.ID, Reason: err.Error()}
+			var u *unsupported
+			p.Unsupported = errors.As(err, &u)
+			b.problem(p)
+			continue
+		}
+		b.rs.Rules = append(b.rs.Rules, r)
+	}
+}
+
+func (b *builder) compile(r *Rule, n *ynode) error {
+	r.Title = strings.TrimSpace(n.get("title").str())
+	r.ID = n.get("id").str()
+	if err := parseMeta(n, r); err != nil {
+		return err
+	}
+	if cn := n.get("correlation"); cn != nil {
+		if cn.kind != kMap {
+			return fmt.Errorf("correlation is %s, not a mapping", describe(cn))
+		}
+		c, err := compileCorrelation(r, cn)
+		if err != nil {
+			return err
+		}
+		r.Correlation = c.kind
+		r.corrs = []*correlation{c} // its own definition until build links it
+		return nil
+	}
+	if err := r.compileDetection(&b.ctx, n.get("detection")); err != nil {
+		return err
+	}
+	r.filter = filterOf(r.Logsource)
+	r.generate = true
+	if r.filter.has(famWindows) {
+		ids := r.requiredEventIDs(r.cond)
+		switch {
+		case ids == nil:
+			ids = r.filter.eventIDs
+		case r.filter.eventIDs != nil:
+			ids = intersect(ids, r.filter.eventIDs)
+		}
+		if ids != nil && len(ids) == 0 {
+			return unsupportedf("logsource: the detection's EventID values exclude every event of logsource %s", r.Logsource)
+		}
+		r.eventIDs = ids
+	}
+	return nil
+}
+
+// build links correlations to their rules and indexes the rules.
+func (b *builder) build() *Ruleset {
+	rs := b.rs
+	byRef := map[string]*Rule{}
+	for _, r := range rs.Rules {
+		if r.Correlation != "" {
+			continue
+		}
+		for _, k := range []string{r.Name, r.ID} {
+			if k != "" {
+				byRef[k] = r
+			}
+		}
+	}
+	kept := rs.Rules[:0]
+	for _, r := range rs.Rules {
+		if r.Correlation == "" {
+			kept = append(kept, r)
+			continue
+		}
+		c := r.corrs[0]
+		r.corrs = nil
+		var err error
+		for _, name := range c.refNames {
+			ref, ok := byRef[name]
+			if !ok {
+				err = b.missingRef(name)
+				break
+			}
+			c.refs = append(c.refs, ref)
+		}
+		if err != nil {
+			p := Problem{File: r.File, Document: r.Document, Title: r.Title, ID: r.ID, Reason: err.Error()}
+			var u *unsupported
+			p.Unsupported = errors.As(err, &u)
+			b.problem(p)
+			continue
+		}
+		c.index = len(rs.corrs)
+		rs.corrs = append(rs.corrs, c)
+		c.resolveFields(&rs.acc)
+		for _, ref := range c.refs {
+			if !slices.Contains(ref.corrs, c) {
+				ref.corrs = append(ref.corrs, c)
+			}
+		}
+		kept = append(kept, r)
+	}
+	rs.Rules = kept
+	// A rule referenced by correlations emits its own matches only when
+	// one of them asks for it (generate: true).
+	for _, r := range rs.Rules {
+		if len(r.corrs) > 0 {
+			r.generate = false
+			for _, c := range r.corrs {
+				r.generate = r.generate || c.generate
+			}
+		}
+	}
+	for i, r := range rs.Rules {
+		r.index = i
+		if r.Correlation != "" {
+			continue
+		}
+		for f := range numFam {
+			if !r.filter.has(family(f)) {
+				continue
+			}
+			if family(f) == famWindows {
+				if r.eventIDs != nil {
+					for _, id := range r.eventIDs {
+						rs.byEventID[id] = append(rs.byEventID[id], r)
+					}
+				} else {
+					rs.windowsAny = append(rs.windowsAny, r)
+				}
+				continue
+			}
+			rs.byFam[f] = append(rs.byFam[f], r)
+		}
+	}
+	return rs
+}
+
+func (b *builder) missingRef(name string) error {
+	for _, p := range b.rs.Problems {
+		if p.ID == name {
+			return unsupportedf("correlation: referenced rule %s did not load (%s)", name, p.Reason)
+		}
+	}
+	for _, r := range b.rs.Rules {
+		if r.Correlation != "" && (r.Name == name || r.ID == name) {
+			return unsupportedf("correlation: chained correlations (%s is a correlation)", name)
+		}
+	}
+	return fmt.Errorf("correlation: unknown rule %q", name)
+}
+
+// Counts returns how many rules loaded and how many problems there are
+// per category.
+func (rs *Ruleset) Counts() (loaded int, byCategory map[string]int) {
+	byCategory = map[string]int{}
+	for _, p := range rs.Problems {
+		byCategory[p.Category()]++
+	}
+	return len(rs.Rules), byCategory
+}
+
+// Rule returns a loaded rule by id or name.
+func (rs *Ruleset) Rule(id string) *Rule {
+	for _, r := range rs.Rules {
+		if r.ID == id || (r.Name != "" && r.Name == id) {
+			return r
+		}
+	}
+	return nil
+}
+
+func evidenceOf(ev *event.Event) finding.Evidence {
+	user := ev.User
+	if user == "" {
+		user = ev.TargetUser
+	}
+	sum := ev.Summary()
+	if len(sum) > 300 {
+		sum = strings.ToValidUTF8(sum[:300], "") + "…"
+	}
+	return finding.Evidence{RecordID: ev.ID, Index: ev.Index, Line: ev.Line, Time: ev.Time, Host: ev.Host, User: user, Summary: sum}
+}
