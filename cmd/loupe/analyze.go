@@ -47,6 +47,7 @@ func analyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	agentForm := fs.String("agent-form", "lines", "ndjson form: lines or summaries (the Timesketch agent forms)")
 	failOn := fs.String("fail-on", "", "exit 3 when a finding has at least this `priority`: info, low, medium, high or critical")
 	quiet := fs.Bool("quiet", false, "no progress bar and no bad-line messages")
+	sigmaRules := bindRulesFlags(fs)
 	useDemo := fs.Bool("demo", false, "analyse the embedded sample intrusion corpus (text report unless --format)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: loupe analyze [flags] [FILE...|-]
@@ -113,6 +114,11 @@ Flags:
 		return exitError
 	}
 	logger := cfg.Logger(stderr)
+	sigmaSet, err := sigmaRules.load(logger)
+	if err != nil {
+		fmt.Fprintf(stderr, "loupe analyze: %v\n", err)
+		return exitError
+	}
 
 	inputs, err := collectInputs(paths, *useDemo, stdin)
 	if err != nil {
@@ -155,6 +161,7 @@ Flags:
 	opts := pipeline.Options{
 		Detect: detect.Options{MaxTracked: cfg.MaxTracked},
 		Reason: reason.Options{MaxEvidence: cfg.MaxEvidence, MaxGroups: cfg.MaxGroups},
+		Sigma:  sigmaSet,
 	}
 	events := readInputs(ctx, inputs, cfg.MaxLineBytes, &read)
 	var runErr error

@@ -30,6 +30,7 @@ Usage:
   loupe analyze [flags] [FILE...|-]   analyse log files (gzip ok; - = stdin)
   loupe analyze --demo                 analyse the embedded sample intrusion
   loupe serve [flags]                  run the Timesketch agent (POST /analyze_logs)
+  loupe rules check|list DIR           load Sigma rules and report what is unsupported
   loupe version                        print the version
   loupe help [COMMAND]                 show help
 
@@ -58,6 +59,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return analyze(rest, stdin, stdout, stderr)
 	case "serve":
 		return serve(rest, stdout, stderr)
+	case "rules":
+		return rulesCmd(rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "loupe %s (%s %s/%s)\n", version.String(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return exitOK

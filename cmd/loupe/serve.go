@@ -19,6 +19,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cf := config.Bind(fs, config.Serve)
+	sigmaRules := bindRulesFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: loupe serve [flags]
 
@@ -26,7 +27,8 @@ Serves the Timesketch log reasoning agent: POST /analyze_logs (NDJSON events
 in, NDJSON findings out, streamed), GET /healthz and GET /. Binds
 127.0.0.1:8080 by default. When $LOUPE_TOKEN or $LOUPE_TOKEN_FILE (or token /
 token_file in the config file) is set, requests need "Authorization: Bearer
-<token>".
+<token>". With --rules, Sigma rules run beside the built-in ones; SIGHUP
+reloads them (streams in flight finish with the rules they started with).
 
 Flags:
 `)
@@ -50,7 +52,12 @@ Flags:
 	logger := cfg.Logger(stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := server.New(cfg, logger).ListenAndServe(ctx); err != nil {
+	srv := server.New(cfg, logger)
+	if err := startRules(ctx, sigmaRules, srv.SetSigma, logger); err != nil {
+		fmt.Fprintf(stderr, "loupe serve: %v\n", err)
+		return exitError
+	}
+	if err := srv.ListenAndServe(ctx); err != nil {
 		logger.Error("server failed", "err", err)
 		return exitError
 	}

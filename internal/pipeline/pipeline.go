@@ -1,4 +1,5 @@
-// Package pipeline joins the stages: events → detect → reason → findings.
+// Package pipeline joins the stages: events → detect (built-in rules and,
+// when given, Sigma rules) → reason → findings.
 package pipeline
 
 import (
@@ -11,6 +12,7 @@ import (
 	"github.com/loupe-sec/loupe/internal/event"
 	"github.com/loupe-sec/loupe/internal/finding"
 	"github.com/loupe-sec/loupe/internal/reason"
+	"github.com/loupe-sec/loupe/internal/sigma"
 	"github.com/loupe-sec/loupe/internal/source"
 )
 
@@ -18,6 +20,9 @@ import (
 type Options struct {
 	Detect detect.Options
 	Reason reason.Options
+	// Sigma, when set, runs these Sigma rules beside the built-in ones;
+	// the run keeps its own correlation state.
+	Sigma *sigma.Ruleset
 }
 
 // Stats are live counters of a run, safe to read concurrently (progress
@@ -38,6 +43,10 @@ func Run(ctx context.Context, events iter.Seq2[*event.Event, error], opt Options
 	}
 	return func(yield func(*finding.Finding, error) bool) {
 		det := detect.New(opt.Detect)
+		var sg *sigma.Engine
+		if opt.Sigma != nil {
+			sg = opt.Sigma.NewEngine()
+		}
 		rs := reason.New(opt.Reason)
 		var pending []*finding.Finding
 		collect := func(f *finding.Finding) { pending = append(pending, f) }
@@ -68,6 +77,9 @@ func Run(ctx context.Context, events iter.Seq2[*event.Event, error], opt Options
 			}
 			st.Events.Add(1)
 			det.Observe(ev, reasonOn)
+			if sg != nil {
+				sg.Observe(ev, reasonOn)
+			}
 			if len(pending) > 0 && !drain() {
 				return
 			}
@@ -77,6 +89,9 @@ func Run(ctx context.Context, events iter.Seq2[*event.Event, error], opt Options
 			return
 		}
 		det.Flush(reasonOn)
+		if sg != nil {
+			sg.Flush(reasonOn)
+		}
 		rs.Flush(collect)
 		drain()
 	}

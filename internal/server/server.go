@@ -30,6 +30,7 @@ import (
 	"github.com/loupe-sec/loupe/internal/pipeline"
 	"github.com/loupe-sec/loupe/internal/reason"
 	"github.com/loupe-sec/loupe/internal/report"
+	"github.com/loupe-sec/loupe/internal/sigma"
 	"github.com/loupe-sec/loupe/internal/source"
 	"github.com/loupe-sec/loupe/internal/version"
 )
@@ -51,11 +52,17 @@ type Server struct {
 	grace   time.Duration  // for open streams at shutdown
 	alerts  *alert.Service // SIB-compatible alert analysis (sib.go)
 	metrics *metrics.Metrics
+	sigma   atomic.Pointer[sigma.Ruleset] // Sigma rules for new streams; nil = built-in rules only
 
 	// streamEnded, when set, is called after each stream's pipeline has
 	// finished; tests use it to see that a disconnect stops the work.
 	streamEnded func(StreamStats)
 }
+
+// SetSigma makes the streams that start from now on also run the Sigma
+// rules of rs (nil: built-in rules only). Streams in flight keep the rule
+// set they started with.
+func (s *Server) SetSigma(rs *sigma.Ruleset) { s.sigma.Store(rs) }
 
 // StreamStats describe one finished /analyze_logs stream.
 type StreamStats struct {
@@ -302,6 +309,7 @@ func (s *Server) analyzeLogs(w http.ResponseWriter, r *http.Request) {
 	opts := pipeline.Options{
 		Detect: detect.Options{MaxTracked: s.cfg.MaxTracked},
 		Reason: reason.Options{MaxEvidence: s.cfg.MaxEvidence, MaxGroups: s.cfg.MaxGroups},
+		Sigma:  s.sigma.Load(), // a reload while this stream runs does not affect it
 	}
 	events := source.Read(ctx, counted, source.Options{Name: "http", MaxLineBytes: s.cfg.MaxLineBytes})
 	var streamErr error

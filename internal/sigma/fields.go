@@ -144,8 +144,15 @@ func escapeGJSON(name string, dots bool) string {
 //	  CommandLine: [process.command_line, event:CommandLine]
 //	windows:
 //	  User: data:SubjectUserName
+//
+// A "placeholders" section gives the values of %name% placeholders for
+// the expand modifier:
+//
+//	placeholders:
+//	  admin_accounts: [Administrator, "adm_*"]
 type Mapping struct {
-	fams [numFam]map[string][]fieldSource
+	fams         [numFam]map[string][]fieldSource
+	Placeholders map[string][]string
 }
 
 // LoadMapping reads a user mapping file.
@@ -170,6 +177,22 @@ func ParseMapping(data []byte) (*Mapping, error) {
 	m := &Mapping{}
 	for famName, fields := range raw {
 		var fams []family
+		if famName == "placeholders" {
+			m.Placeholders = map[string][]string{}
+			for name, v := range fields {
+				switch t := v.(type) {
+				case string:
+					m.Placeholders[name] = []string{t}
+				case []any:
+					for _, x := range t {
+						m.Placeholders[name] = append(m.Placeholders[name], fmt.Sprint(x))
+					}
+				default:
+					return nil, fmt.Errorf("placeholders.%s: want a value or a list of values", name)
+				}
+			}
+			continue
+		}
 		if famName == "all" {
 			fams = []family{famWindows, famFalco, famSyslog, famJSON}
 		} else {

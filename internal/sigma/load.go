@@ -20,7 +20,8 @@ type Options struct {
 	// Mapping overrides the built-in field mapping; nil keeps it.
 	Mapping *Mapping
 	// Placeholders are the values of %name% placeholders for the expand
-	// modifier; a rule using one not listed here is reported unsupported.
+	// modifier (default: those of Mapping); a rule using one not listed is
+	// reported unsupported.
 	Placeholders map[string][]string
 	// MaxTracked bounds correlation groups per correlation rule and
 	// stream. 0 = 10000.
@@ -153,7 +154,11 @@ func newBuilder(opt Options) *builder {
 		rs.maxTracked = defaultMaxTracked
 	}
 	rs.acc.mapping = opt.Mapping
-	return &builder{rs: rs, ctx: compileCtx{acc: &rs.acc, placeholders: opt.Placeholders}}
+	ph := opt.Placeholders
+	if ph == nil && opt.Mapping != nil {
+		ph = opt.Mapping.Placeholders
+	}
+	return &builder{rs: rs, ctx: compileCtx{acc: &rs.acc, placeholders: ph}}
 }
 
 func (b *builder) problem(p Problem) { b.rs.Problems = append(b.rs.Problems, p) }

@@ -1,0 +1,220 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+
+	"github.com/loupe-sec/loupe/internal/sigma"
+)
+
+const rulesUsage = `Usage:
+  loupe rules check [--json] [--strict] [--sigma-mapping FILE] DIR
+  loupe rules list [--sigma-mapping FILE] [DIR]
+
+check loads every .yml/.yaml Sigma rule under DIR and reports how many
+loaded, how many are unsupported per reason, and every rule that did not
+load with its reason. Exit code 1 when a file or rule is invalid (bad YAML,
+broken detection); unsupported rules (valid Sigma that loupe does not
+evaluate, e.g. PCRE-only regular expressions) fail only with --strict.
+
+list prints title, id, level, logsource and author of each loaded rule;
+DIR defaults to $LOUPE_RULES.
+`
+
+// rulesOptions are the Sigma flags of analyze and serve.
+type rulesOptions struct {
+	dir     string
+	mapping string
+}
+
+func bindRulesFlags(fs *flag.FlagSet) *rulesOptions {
+	o := &rulesOptions{}
+	fs.StringVar(&o.dir, "rules", os.Getenv("LOUPE_RULES"), "also run the Sigma rules under `DIR` (default $LOUPE_RULES)")
+	fs.StringVar(&o.mapping, "sigma-mapping", os.Getenv("LOUPE_SIGMA_MAPPING"),
+		"Sigma field mapping and expand placeholders `FILE` (default $LOUPE_SIGMA_MAPPING)")
+	return o
+}
+
+// load compiles the rule set; nil without error when no directory is set.
+func (o *rulesOptions) load(logger *slog.Logger) (*sigma.Ruleset, error) {
+	if o.dir == "" {
+		return nil, nil
+	}
+	var opt sigma.Options
+	if o.mapping != "" {
+		m, err := sigma.LoadMapping(o.mapping)
+		if err != nil {
+			return nil, err
+		}
+		opt.Mapping = m
+	}
+	rs, err := sigma.Load(o.dir, opt)
+	if err != nil {
+		return nil, err
+	}
+	loaded, byCat := rs.Counts()
+	logger.Info("sigma rules loaded", "dir", o.dir, "files", rs.Files, "loaded", loaded,
+		"not_loaded", len(rs.Problems), "invalid", byCat["invalid"], "load_time", rs.LoadTime)
+	for _, p := range rs.Problems {
+		logger.Debug("sigma rule not loaded", "rule", p.String())
+	}
+	return rs, nil
+}
+
+// watchRules reloads the rule set on every value from hup until ctx ends
+// and hands each new set to set. A failed reload keeps the old set.
+func watchRules(ctx context.Context, hup <-chan os.Signal, o *rulesOptions, set func(*sigma.Ruleset), logger *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			rs, err := o.load(logger)
+			if err != nil {
+				logger.Error("sigma rules reload failed; keeping the loaded rules", "err", err)
+				continue
+			}
+			set(rs)
+			logger.Info("sigma rules reloaded; streams in flight keep the previous rules")
+		}
+	}
+}
+
+// startRules loads the rules for serve and reloads them on SIGHUP.
+func startRules(ctx context.Context, o *rulesOptions, set func(*sigma.Ruleset), logger *slog.Logger) error {
+	rs, err := o.load(logger)
+	if err != nil {
+		return err
+	}
+	set(rs)
+	if o.dir == "" {
+		return nil
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		defer signal.Stop(hup)
+		watchRules(ctx, hup, o, set, logger)
+	}()
+	return nil
+}
+
+// rulesCmd runs "loupe rules check|list".
+func rulesCmd(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, rulesUsage)
+		return exitUsage
+	}
+	sub, rest := args[0], args[1:]
+	fs := flag.NewFlagSet("rules "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(fs.Output(), rulesUsage+"\nFlags:\n"); fs.PrintDefaults() }
+	asJSON := fs.Bool("json", false, "check: print the report as JSON")
+	strict := fs.Bool("strict", false, "check: exit 1 when any rule is unsupported too")
+	mapping := fs.String("sigma-mapping", os.Getenv("LOUPE_SIGMA_MAPPING"), "Sigma field mapping and expand placeholders `FILE`")
+	switch sub {
+	case "check", "list":
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, rulesUsage)
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "loupe rules: unknown subcommand %q\n\n%s", sub, rulesUsage)
+		return exitUsage
+	}
+	if err := fs.Parse(rest); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	dir := fs.Arg(0)
+	if dir == "" && sub == "list" {
+		dir = os.Getenv("LOUPE_RULES")
+	}
+	if dir == "" || fs.NArg() > 1 {
+		fmt.Fprintf(stderr, "loupe rules %s: want one rule directory\n\n%s", sub, rulesUsage)
+		return exitUsage
+	}
+	o := &rulesOptions{dir: dir, mapping: *mapping}
+	rs, err := o.load(slog.New(slog.DiscardHandler))
+	if err != nil {
+		fmt.Fprintf(stderr, "loupe rules %s: %v\n", sub, err)
+		return exitError
+	}
+	if sub == "list" {
+		return listRules(rs, stdout)
+	}
+	return checkRules(rs, dir, *asJSON, *strict, stdout)
+}
+
+func listRules(rs *sigma.Ruleset, stdout io.Writer) int {
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TITLE\tID\tLEVEL\tLOGSOURCE\tAUTHOR")
+	for _, r := range rs.Rules {
+		ls := r.Logsource.String()
+		if r.Correlation != "" {
+			ls = "correlation:" + r.Correlation
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", oneLine(r.Title), r.ID, r.Level, ls, oneLine(r.Author))
+	}
+	tw.Flush()
+	return exitOK
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+func checkRules(rs *sigma.Ruleset, dir string, asJSON, strict bool, stdout io.Writer) int {
+	loaded, byCat := rs.Counts()
+	invalid := byCat["invalid"]
+	unsupported := len(rs.Problems) - invalid
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(struct {
+			Dir         string          `json:"dir"`
+			Files       int             `json:"files"`
+			Loaded      int             `json:"loaded"`
+			Unsupported int             `json:"unsupported"`
+			Invalid     int             `json:"invalid"`
+			ByReason    map[string]int  `json:"by_reason"`
+			Problems    []sigma.Problem `json:"problems"`
+			LoadTimeMS  float64         `json:"load_time_ms"`
+		}{dir, rs.Files, loaded, unsupported, invalid, byCat, rs.Problems, float64(rs.LoadTime.Microseconds()) / 1000})
+	} else {
+		total := loaded + len(rs.Problems)
+		pct := 100.0
+		if total > 0 {
+			pct = 100 * float64(loaded) / float64(total)
+		}
+		fmt.Fprintf(stdout, "%s: %d files, %d rules loaded (%.1f%%), %d unsupported, %d invalid, in %s\n",
+			dir, rs.Files, loaded, pct, unsupported, invalid, rs.LoadTime.Round(1000))
+		cats := make([]string, 0, len(byCat))
+		for c := range byCat {
+			cats = append(cats, c)
+		}
+		sort.Slice(cats, func(i, j int) bool {
+			return byCat[cats[i]] > byCat[cats[j]] || (byCat[cats[i]] == byCat[cats[j]] && cats[i] < cats[j])
+		})
+		for _, c := range cats {
+			fmt.Fprintf(stdout, "  %-12s %d\n", c, byCat[c])
+		}
+		for _, p := range rs.Problems {
+			fmt.Fprintln(stdout, p.String())
+		}
+	}
+	if invalid > 0 || (strict && unsupported > 0) {
+		return exitError
+	}
+	return exitOK
+}
