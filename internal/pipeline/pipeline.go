@@ -1,5 +1,4 @@
-// Package pipeline joins the stages: events → detect (built-in rules and,
-// when given, Sigma rules) → reason → findings.
+// Package pipeline joins the stages: events → detect → reason → findings.
 package pipeline
 
 import (
@@ -12,7 +11,7 @@ import (
 	"github.com/loupe-sec/loupe/internal/event"
 	"github.com/loupe-sec/loupe/internal/finding"
 	"github.com/loupe-sec/loupe/internal/reason"
-	"github.com/loupe-sec/loupe/internal/sigma"
+	"github.com/loupe-sec/loupe/internal/reason/deep"
 	"github.com/loupe-sec/loupe/internal/source"
 )
 
@@ -20,9 +19,11 @@ import (
 type Options struct {
 	Detect detect.Options
 	Reason reason.Options
-	// Sigma, when set, runs these Sigma rules beside the built-in ones;
-	// the run keeps its own correlation state.
-	Sigma *sigma.Ruleset
+	// Deep, when set, mines the events into clusters and asks a language
+	// model about them once the offline findings are out; its findings
+	// (and offline findings it enriched or marked with a fallback reason,
+	// under their ids) follow in the same stream. See package deep.
+	Deep *deep.Analyst
 }
 
 // Stats are live counters of a run, safe to read concurrently (progress
@@ -31,6 +32,7 @@ type Stats struct {
 	Events   atomic.Int64
 	Errors   atomic.Int64 // bad lines
 	Findings atomic.Int64
+	LLM      atomic.Pointer[deep.Summary] // set when the language-model stage has ended
 }
 
 // Run pulls events and yields findings as soon as they are conclusive, then
@@ -43,14 +45,24 @@ func Run(ctx context.Context, events iter.Seq2[*event.Event, error], opt Options
 	}
 	return func(yield func(*finding.Finding, error) bool) {
 		det := detect.New(opt.Detect)
-		var sg *sigma.Engine
-		if opt.Sigma != nil {
-			sg = opt.Sigma.NewEngine()
-		}
 		rs := reason.New(opt.Reason)
+		var dr *deep.Run
+		if opt.Deep != nil {
+			dr = opt.Deep.Start()
+		}
 		var pending []*finding.Finding
-		collect := func(f *finding.Finding) { pending = append(pending, f) }
-		reasonOn := func(d detect.Detection) { rs.Add(d, collect) }
+		collect := func(f *finding.Finding) {
+			if dr != nil {
+				dr.Finding(f)
+			}
+			pending = append(pending, f)
+		}
+		reasonOn := func(d detect.Detection) {
+			if dr != nil {
+				dr.Detection(d)
+			}
+			rs.Add(d, collect)
+		}
 		drain := func() bool {
 			for i, f := range pending {
 				pending[i] = nil
@@ -76,10 +88,10 @@ func Run(ctx context.Context, events iter.Seq2[*event.Event, error], opt Options
 				return
 			}
 			st.Events.Add(1)
-			det.Observe(ev, reasonOn)
-			if sg != nil {
-				sg.Observe(ev, reasonOn)
+			if dr != nil {
+				dr.Observe(ev)
 			}
+			det.Observe(ev, reasonOn)
 			if len(pending) > 0 && !drain() {
 				return
 			}
@@ -89,10 +101,17 @@ func Run(ctx context.Context, events iter.Seq2[*event.Event, error], opt Options
 			return
 		}
 		det.Flush(reasonOn)
-		if sg != nil {
-			sg.Flush(reasonOn)
-		}
 		rs.Flush(collect)
-		drain()
+		if !drain() || dr == nil {
+			return
+		}
+		dr.Finish(ctx, func(f *finding.Finding) bool {
+			if f.Source == "llm" {
+				st.Findings.Add(1) // the others are offline findings again, updated
+			}
+			return yield(f, nil)
+		})
+		sum := dr.Summary()
+		st.LLM.Store(&sum)
 	}
 }
