@@ -1,4 +1,5 @@
-// Package pipeline joins the stages: events → detect → reason → findings.
+// Package pipeline joins the stages: events → detect (built-in rules and,
+// when given, Sigma rules) → reason → findings.
 package pipeline
 
 import (
@@ -12,6 +13,7 @@ import (
 	"github.com/loupe-sec/loupe/internal/finding"
 	"github.com/loupe-sec/loupe/internal/reason"
 	"github.com/loupe-sec/loupe/internal/reason/deep"
+	"github.com/loupe-sec/loupe/internal/sigma"
 	"github.com/loupe-sec/loupe/internal/source"
 )
 
@@ -19,6 +21,9 @@ import (
 type Options struct {
 	Detect detect.Options
 	Reason reason.Options
+	// Sigma, when set, runs these Sigma rules beside the built-in ones;
+	// the run keeps its own correlation state.
+	Sigma *sigma.Ruleset
 	// Deep, when set, mines the events into clusters and asks a language
 	// model about them once the offline findings are out; its findings
 	// (and offline findings it enriched or marked with a fallback reason,
@@ -45,6 +50,10 @@ func Run(ctx context.Context, events iter.Seq2[*event.Event, error], opt Options
 	}
 	return func(yield func(*finding.Finding, error) bool) {
 		det := detect.New(opt.Detect)
+		var sg *sigma.Engine
+		if opt.Sigma != nil {
+			sg = opt.Sigma.NewEngine()
+		}
 		rs := reason.New(opt.Reason)
 		var dr *deep.Run
 		if opt.Deep != nil {
@@ -92,6 +101,9 @@ func Run(ctx context.Context, events iter.Seq2[*event.Event, error], opt Options
 				dr.Observe(ev)
 			}
 			det.Observe(ev, reasonOn)
+			if sg != nil {
+				sg.Observe(ev, reasonOn)
+			}
 			if len(pending) > 0 && !drain() {
 				return
 			}
@@ -101,6 +113,9 @@ func Run(ctx context.Context, events iter.Seq2[*event.Event, error], opt Options
 			return
 		}
 		det.Flush(reasonOn)
+		if sg != nil {
+			sg.Flush(reasonOn)
+		}
 		rs.Flush(collect)
 		if !drain() || dr == nil {
 			return
