@@ -276,7 +276,7 @@ type selector struct {
 
 type matcher struct {
 	label, op, value string
-	re            *regexp.Regexp
+	re               *regexp.Regexp
 }
 
 type lineFilter struct {
