@@ -160,15 +160,21 @@ func (s *Store) TimelineOf(ctx context.Context, investigationID string, maxBucke
 		}
 	}()
 	var fMin, fMax, vMin, vMax, vRows int64
-	if err := s.db.QueryRowContext(ctx, s.rebind(`SELECT COALESCE(MIN(first_time), 0), COALESCE(MAX(first_time), 0)
-    FROM findings WHERE investigation_id = ? AND first_time <> 0`), investigationID).Scan(&fMin, &fMax); err != nil {
+	// Two seeks on findings_by_first_time. Times before 1970 (negative)
+	// count as undated: no log of interest has them.
+	if err := s.db.QueryRowContext(ctx, s.rebind(`SELECT COALESCE(MIN(first_time), 0) FROM findings
+    WHERE investigation_id = ? AND first_time > 0`), investigationID).Scan(&fMin); err != nil {
+		return tl, err
+	}
+	if err := s.db.QueryRowContext(ctx, s.rebind(`SELECT COALESCE(MAX(first_time), 0) FROM findings
+    WHERE investigation_id = ? AND first_time > 0`), investigationID).Scan(&fMax); err != nil {
 		return tl, err
 	}
 	if err := s.db.QueryRowContext(ctx, s.rebind(`SELECT COALESCE(MIN(minute), 0), COALESCE(MAX(minute), 0), COUNT(*)
     FROM event_volume WHERE investigation_id = ? AND minute <> 0`), investigationID).Scan(&vMin, &vMax, &vRows); err != nil {
 		return tl, err
 	}
-	if err := s.db.QueryRowContext(ctx, s.rebind(`SELECT COUNT(*) FROM findings WHERE investigation_id = ? AND first_time = 0`),
+	if err := s.db.QueryRowContext(ctx, s.rebind(`SELECT COUNT(*) FROM findings WHERE investigation_id = ? AND first_time <= 0`),
 		investigationID).Scan(&tl.UndatedFindings); err != nil {
 		return tl, err
 	}
@@ -210,7 +216,7 @@ func (s *Store) TimelineOf(ctx context.Context, investigationID string, maxBucke
 	}
 
 	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT (first_time - ?) / ?, priority, COUNT(*)
-    FROM findings WHERE investigation_id = ? AND first_time <> 0 GROUP BY 1, 2`), start, int64(width), investigationID)
+    FROM findings WHERE investigation_id = ? AND first_time > 0 GROUP BY 1, 2`), start, int64(width), investigationID)
 	if err != nil {
 		return tl, err
 	}

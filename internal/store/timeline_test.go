@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"iter"
+	"strings"
 	"testing"
 	"time"
 
@@ -153,6 +155,60 @@ func TestRuleAndHostCounts(t *testing.T) {
 			if h.Count != wantHosts[h.Host] {
 				t.Errorf("host %s: %d, want %d", h.Host, h.Count, wantHosts[h.Host])
 			}
+		}
+	})
+}
+
+// After Analyze, SQLite serves a time-range filter by walking the listing
+// order (and stops at the page's end) instead of sorting every finding
+// that ends after the range start; the timeline's range is two index seeks.
+func TestAnalyzeAndTimelineIndex(t *testing.T) {
+	eachBackend(t, func(t *testing.T, s *Store) {
+		migrated(t, s)
+		ctx := context.Background()
+		if !indexes(t, s)["findings_by_first_time"] {
+			t.Fatal("index findings_by_first_time missing")
+		}
+		inv := newInvestigation(t, s)
+		for i := 0; i < 5; i++ {
+			fs := sample(1000, uint64(i))
+			for j, f := range fs {
+				f.ID = fmt.Sprintf("f%d-%04d", i, j)
+			}
+			if err := s.AddFindings(ctx, inv, fs); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.Analyze(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if s.dialect != sqlite {
+			return
+		}
+		plan := func(q string) string {
+			rows, err := s.db.Query("EXPLAIN QUERY PLAN "+q, inv, 5, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			var out []string
+			for rows.Next() {
+				var id, parent, unused int
+				var detail string
+				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+					t.Fatal(err)
+				}
+				out = append(out, detail)
+			}
+			return strings.Join(out, "; ")
+		}
+		p := plan("SELECT id FROM findings WHERE investigation_id = ? AND last_time >= ? AND first_time <= ? AND first_time <> 0 ORDER BY priority DESC, first_time, id LIMIT 51")
+		if !strings.Contains(p, "findings_by_order") || strings.Contains(p, "TEMP B-TREE") {
+			t.Errorf("time-range page plan after Analyze: %s", p)
+		}
+		p = plan("SELECT MIN(first_time) FROM findings WHERE investigation_id = ? AND first_time > ? AND ? > 0")
+		if !strings.Contains(p, "findings_by_first_time") {
+			t.Errorf("timeline range plan: %s", p)
 		}
 	})
 }
