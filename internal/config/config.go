@@ -58,6 +58,13 @@ type Config struct {
 	GrafanaURL        string
 	FalcoURL          string // Falco's embedded web server (health endpoint)
 	FalcosidekickURL  string
+
+	// Investigations (background jobs and their store).
+	StoreDSN       string // findings store: "" = SQLite loupe.db in DataDir; sqlite:PATH; postgres://…
+	DataDir        string // uploads and the default SQLite store; "" = $XDG_DATA_HOME/loupe or ~/.local/share/loupe
+	MaxUploadBytes int    // largest investigation upload accepted over HTTP
+	MaxJobs        int    // investigation jobs running at once
+	FileRoots      string // comma-separated directories whose files API "file" sources may name (uploads are always allowed)
 }
 
 // Default returns the built-in settings.
@@ -78,6 +85,8 @@ func Default() Config {
 		CacheEnabled:      true,
 		CacheTTL:          24 * time.Hour,
 		Stack:             "loki",
+		MaxUploadBytes:    1 << 30,
+		MaxJobs:           2,
 	}
 }
 
@@ -242,6 +251,18 @@ var settings = []setting{
 	urlSetting("grafana.url", "grafana-url", "Grafana base `url`", func(c *Config) *string { return &c.GrafanaURL }),
 	urlSetting("falco.url", "falco-url", "Falco web server base `url`", func(c *Config) *string { return &c.FalcoURL }),
 	urlSetting("falcosidekick.url", "falcosidekick-url", "falcosidekick base `url`", func(c *Config) *string { return &c.FalcosidekickURL }),
+	{key: "store_dsn", scope: Serve, // may hold a password: no flag (loupe analyze --store takes one explicitly)
+		set: func(c *Config, v string) error { c.StoreDSN = strings.TrimSpace(v); return nil }},
+	{key: "data_dir", flag: "data-dir", scope: Serve | Analyze, usage: "`directory` for uploads and the default SQLite store",
+		set: func(c *Config, v string) error { c.DataDir = strings.TrimSpace(v); return nil },
+		def: func(c Config) string { return c.DataDir }},
+	intSetting("max_upload_bytes", "max-upload-bytes", Serve, "largest investigation upload in `bytes`",
+		func(c *Config) *int { return &c.MaxUploadBytes }),
+	intSetting("max_jobs", "max-jobs", Serve, "`n` investigation jobs running at once",
+		func(c *Config) *int { return &c.MaxJobs }),
+	{key: "file_roots", flag: "file-roots", scope: Serve, usage: "comma-separated `directories` whose files POST /api/investigations may read",
+		set: func(c *Config, v string) error { c.FileRoots = strings.TrimSpace(v); return nil },
+		def: func(c Config) string { return c.FileRoots }},
 }
 
 // sibEnv are the SIB analysis service's variables, applied below LOUPE_*.
@@ -573,7 +594,28 @@ func (c Config) LogValue() slog.Value {
 		slog.String("grafana_url", c.GrafanaURL),
 		slog.String("falco_url", c.FalcoURL),
 		slog.String("falcosidekick_url", c.FalcosidekickURL),
+		slog.String("store_dsn", redactDSN(c.StoreDSN)),
+		slog.String("data_dir", c.DataDir),
+		slog.Int("max_upload_bytes", c.MaxUploadBytes),
+		slog.Int("max_jobs", c.MaxJobs),
+		slog.String("file_roots", c.FileRoots),
 	)
+}
+
+// redactDSN hides the password of a database URL.
+func redactDSN(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.Scheme == "" {
+		if strings.Contains(dsn, "password") {
+			return "[redacted]"
+		}
+		return dsn
+	}
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
 }
 
 // String renders the config for fmt with the secrets redacted.
@@ -583,7 +625,9 @@ func (c Config) String() string {
 		c.Listen, redact(c.Token), c.KeepaliveInterval, c.MaxLineBytes, c.MaxStreams,
 		c.MaxEvidence, c.MaxGroups, c.MaxTracked, c.LogLevel, c.LogFormat,
 		c.LLMProvider, c.LLMModel, c.LLMBaseURL, redact(c.LLMAPIKey), c.Obfuscation, c.PreserveStructure, c.CacheEnabled, c.CacheTTL,
-		c.Stack, c.LokiURL, c.VictoriaLogsURL, c.GrafanaURL, c.FalcoURL, c.FalcosidekickURL)
+		c.Stack, c.LokiURL, c.VictoriaLogsURL, c.GrafanaURL, c.FalcoURL, c.FalcosidekickURL) +
+		fmt.Sprintf(" store_dsn=%s data_dir=%s max_upload_bytes=%d max_jobs=%d file_roots=%s",
+			redactDSN(c.StoreDSN), c.DataDir, c.MaxUploadBytes, c.MaxJobs, c.FileRoots)
 }
 
 // GoString keeps %#v from printing the secrets.
@@ -607,4 +651,15 @@ func (c Config) Logger(w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// Roots splits FileRoots into its directories.
+func (c Config) Roots() []string {
+	var out []string
+	for _, d := range strings.Split(c.FileRoots, ",") {
+		if d = strings.TrimSpace(d); d != "" {
+			out = append(out, d)
+		}
+	}
+	return out
 }

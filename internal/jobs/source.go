@@ -36,9 +36,11 @@ var ErrUnknownKind = errors.New("unknown source kind")
 type FileParams struct {
 	Path  string   `json:"path,omitempty"`
 	Paths []string `json:"paths,omitempty"`
-	// Upload marks files spooled from an HTTP upload, under the data
-	// directory; they are removed when the investigation ends.
+	// Upload marks files spooled from an HTTP upload (by Spool, under the
+	// data directory); they are removed when the investigation ends.
 	Upload bool `json:"upload,omitempty"`
+	// Names are the uploaded files' own names, for display.
+	Names []string `json:"names,omitempty"`
 	// MaxLineBytes is the longest accepted line; 0 = source's default.
 	MaxLineBytes int `json:"max_line_bytes,omitempty"`
 }
@@ -131,6 +133,9 @@ func fileFingerprint(src store.Source) (string, error) {
 	return string(b), err
 }
 
+// spoolSuffix ends the names of spooled uploads.
+const spoolSuffix = ".upload"
+
 // ErrTooLarge is returned by Spool when the upload exceeds its limit.
 var ErrTooLarge = errors.New("upload too large")
 
@@ -148,7 +153,7 @@ func Spool(dir string, r io.Reader, limit int64) (string, error) {
 	}
 	var b [12]byte
 	rand.Read(b[:])
-	path := filepath.Join(up, hex.EncodeToString(b[:])+".upload")
+	path := filepath.Join(up, hex.EncodeToString(b[:])+spoolSuffix)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return "", fmt.Errorf("spool upload: %w", err)
@@ -183,6 +188,9 @@ func removeUploads(src store.Source) {
 		return
 	}
 	for _, path := range p.All() {
-		os.Remove(path)
+		// Only what Spool made: never a file the source merely names.
+		if filepath.Base(filepath.Dir(path)) == "uploads" && strings.HasSuffix(path, spoolSuffix) {
+			os.Remove(path)
+		}
 	}
 }

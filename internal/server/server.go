@@ -52,6 +52,7 @@ type Server struct {
 	grace   time.Duration  // for open streams at shutdown
 	alerts  *alert.Service // SIB-compatible alert analysis (sib.go)
 	metrics *metrics.Metrics
+	invest  *investigations               // the investigation API, once SetInvestigations is called
 	sigma   atomic.Pointer[sigma.Ruleset] // Sigma rules for new streams; nil = built-in rules only
 
 	// streamEnded, when set, is called after each stream's pipeline has
@@ -101,6 +102,7 @@ func New(cfg config.Config, logger *slog.Logger) *Server {
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /{$}", s.index)
 	s.registerSIB()
+	s.registerInvestigations()
 	return s
 }
 
