@@ -253,9 +253,9 @@ func TestFaults(t *testing.T) {
 	invalid := `{"findings":[{"cluster":"C999","records":["E1"],"tactic":"Discovery","technique":"","question":"q","conclusion":"c","priority":"medium"}]}`
 	badEnum := `{"findings":[{"cluster":"C1","records":["E1"],"tactic":"Discovery","technique":"","question":"q","conclusion":"c","priority":"urgent"}]}`
 	faults := []struct {
-		name  string
-		reply func(provider string) llmtest.Reply
-		down  bool   // connection refused
+		name    string
+		reply   func(provider string) llmtest.Reply
+		down    bool          // connection refused
 		want    string        // in the fallback reason
 		timeout time.Duration // per call; 0: 300 ms
 	}{
@@ -433,5 +433,80 @@ func TestCache(t *testing.T) {
 	run(t, data, analyst(t, llm.OpenAI, bad.BaseURL(), c2, llm.Limits{Timeout: 200 * time.Millisecond}))
 	if c2.Len() != 0 {
 		t.Errorf("%d failures cached", c2.Len())
+	}
+}
+
+var (
+	detectionTactic = regexp.MustCompile(`^  detection: rule ".*", tactic ([A-Za-z ]+?)(?:, techniques|, priority)`)
+	detectedEvent   = regexp.MustCompile(`^  event (E[0-9]+):.*\(detected\)`)
+)
+
+// enrichingAnswer confirms, for each cluster with a detection, the
+// detection's tactic on its detected event.
+func enrichingAnswer(t testing.TB, body []byte) string {
+	type item struct {
+		Cluster    string   `json:"cluster"`
+		Records    []string `json:"records"`
+		Tactic     string   `json:"tactic"`
+		Technique  string   `json:"technique"`
+		Question   string   `json:"question"`
+		Conclusion string   `json:"conclusion"`
+		Priority   string   `json:"priority"`
+	}
+	var items []item
+	cur, tactic := "", ""
+	for _, line := range strings.Split(userText(t, body), "\n") {
+		if m := clusterRef.FindStringSubmatch(line); m != nil && strings.HasPrefix(line, "cluster ") {
+			cur, tactic = m[1], ""
+		}
+		if m := detectionTactic.FindStringSubmatch(line); m != nil && tactic == "" {
+			tactic = m[1]
+		}
+		if m := detectedEvent.FindStringSubmatch(line); m != nil && tactic != "" && tactic != "unknown" {
+			items = append(items, item{Cluster: cur, Records: []string{m[1]}, Tactic: tactic, Question: "q",
+				Conclusion: "Confirmed by the model.", Priority: "high"})
+			tactic = "unknown" // one per cluster
+		}
+	}
+	if items == nil {
+		items = []item{}
+	}
+	b, _ := json.Marshal(map[string]any{"findings": items[:min(len(items), deep.DefaultMaxFindingsPerCall)]})
+	return string(b)
+}
+
+// A conclusion on the same tactic and events as an offline finding enriches
+// that finding (same id, its own conclusion, the model's note) instead of
+// adding a duplicate.
+func TestEnrich(t *testing.T) {
+	data := corpus(t)
+	offline := offlineIDs(t, data)
+	s := llmtest.New(t, llm.Anthropic, func(_ int, c llmtest.Call) llmtest.Reply { return llmtest.Reply{Text: enrichingAnswer(t, c.Body)} })
+	a := analyst(t, llm.Anthropic, s.BaseURL(), nil, llm.Limits{})
+	got, _, st := run(t, data, a)
+	assertOffline(t, offline, got)
+	sum := st.LLM.Load()
+	if sum.Enriched == 0 || sum.Fallbacks != 0 {
+		t.Fatalf("summary %+v", sum)
+	}
+	enriched := 0
+	for id, f := range got {
+		if f.Source == "llm" {
+			for _, o := range offline {
+				if o.TacticID == f.TacticID && slices.ContainsFunc(o.Evidence, func(e finding.Evidence) bool { return e.RecordID == f.Evidence[0].RecordID }) {
+					t.Errorf("llm finding %s duplicates offline finding %s", id, o.ID)
+				}
+			}
+			continue
+		}
+		if f.LLM != nil {
+			enriched++
+			if offline[id] == nil || f.LLM.Note != "Confirmed by the model." || f.LLM.Provider != llm.Anthropic {
+				t.Errorf("enriched %s: %+v", id, f.LLM)
+			}
+		}
+	}
+	if enriched != sum.Enriched {
+		t.Errorf("%d enriched findings, summary says %d", enriched, sum.Enriched)
 	}
 }

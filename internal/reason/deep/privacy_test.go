@@ -153,9 +153,21 @@ func TestPrivacy(t *testing.T) {
 // encodings are the forms v can take in a request body: as is, JSON
 // encoded once (the prompt's quoted values) and twice (inside the body).
 func encodings(v string) []string {
-	once, _ := json.Marshal(v)
-	twice, _ := json.Marshal(string(once))
-	forms := []string{v, strings.Trim(string(once), `"`), strings.Trim(string(twice), `"`)}
+	enc := func(s string, html bool) string {
+		var b strings.Builder
+		e := json.NewEncoder(&b)
+		e.SetEscapeHTML(html)
+		e.Encode(s)
+		return strings.Trim(strings.TrimSpace(b.String()), `"`)
+	}
+	forms := []string{v}
+	for _, h1 := range []bool{false, true} {
+		once := enc(v, h1)
+		forms = append(forms, once)
+		for _, h2 := range []bool{false, true} {
+			forms = append(forms, enc(once, h2))
+		}
+	}
 	slices.Sort(forms)
 	return slices.Compact(forms)
 }

@@ -67,8 +67,11 @@ type promptData struct {
 // control characters (newlines included) are escaped, so no log text can
 // end the data frame or start a line of its own.
 func quote(s string) string {
-	b, _ := json.Marshal(s)
-	return string(b)
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // keep <*> and <IP> readable; the frame needs only quotes and controls escaped
+	enc.Encode(s)
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 func clipBytes(s string, n int) string {
