@@ -75,9 +75,9 @@ func TestParseSpec(t *testing.T) {
 		t.Fatalf("%+v, %v", s, err)
 	}
 	for _, in := range []string{
-		`{"kind":"file","path":"a","colour":"red"}`, // unknown field
-		`{"kind":"file","path":"a"} {}`,             // trailing data
-		`{"kind":"file","path":7}`,                  // wrong type
+		`{"kind":"file","path":"a","colour":"red"}`,            // unknown field
+		`{"kind":"file","path":"a"} {}`,                        // trailing data
+		`{"kind":"file","path":7}`,                             // wrong type
 		`{"kind":"loki","url":"http://l","query":"{a=\"b\"}"}`, // no start
 	} {
 		if _, err := ParseSpec([]byte(in)); !errors.Is(err, ErrSpec) {
