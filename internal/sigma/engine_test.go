@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"fmt"
 	"sort"
 	"strings"
 	"testing"
@@ -56,13 +57,150 @@ func corpusMatches(t *testing.T, rs *Ruleset, path string) []string {
 	return got
 }
 
+// The test rules over the demo corpora: exactly the expected matches.
 func TestCorpusMatches(t *testing.T) {
 	rs := loadTestRules(t)
-	for _, p := range rs.Problems {
-		t.Log("problem:", p)
+	want := map[string]map[string]int{
+		"evtx.jsonl": {
+			"Credential Dumping Tools":               3,
+			"Download With Certutil Or Bitsadmin":    2,
+			"Failed Logon For Administrator":         12,
+			"Local Account Discovery With Whoami":    1,
+			"Many Failed Logons For One Account":     1,
+			"PowerShell Encoded IEX Download Cradle": 2,
+			"PsExec Service Installed":               1,
+			"Security Log Cleared":                   1,
+			"Shadow Copy Or Log Deletion":            1,
+			"Event Log Cleared With Wevtutil":        1,
+		},
+		"falco.jsonl": {"Interactive Shell In Container": 2},
+		"auth.log":    {"SSH Failed Password": 23},
 	}
-	for _, c := range []string{"evtx.jsonl", "falco.jsonl", "auth.log"} {
-		got := corpusMatches(t, rs, filepath.Join("..", "demo", "corpus", c))
-		t.Logf("%s:\n%s", c, strings.Join(got, "\n"))
+	for c, w := range want {
+		got := map[string]int{}
+		for _, m := range corpusMatches(t, rs, filepath.Join("..", "demo", "corpus", c)) {
+			title, _, _ := strings.Cut(m, " <- ")
+			got[title]++
+		}
+		if fmt.Sprint(got) != fmt.Sprint(w) {
+			t.Errorf("%s:\n got %v\nwant %v", c, got, w)
+		}
+	}
+}
+
+func TestLoadReport(t *testing.T) {
+	rs := loadTestRules(t)
+	loaded, byCat := rs.Counts()
+	if rs.Files != 16 || loaded != 14 || byCat["invalid"] != 2 || byCat["regex"] != 1 || byCat["aggregation"] != 1 || byCat["expand"] != 1 {
+		t.Errorf("files %d loaded %d problems %v", rs.Files, loaded, byCat)
+	}
+	// The rule collection: global metadata merged, repeat overrides.
+	r := rs.Rule("8c1f6a57-6c2e-4a59-9a0b-1f2d1e5a0008")
+	if r == nil || r.Title != "Event Log Cleared With Wevtutil" || r.Author != "loupe tests" || r.Level != "high" ||
+		r.Logsource.Category != "process_creation" || r.Document != 3 {
+		t.Errorf("repeat document: %+v", r)
+	}
+	if r := rs.Rule("8c1f6a57-6c2e-4a59-9a0b-1f2d1e5a0009"); r == nil || r.Level != "medium" || len(r.Tags) != 0 {
+		t.Errorf("after reset: %+v", r)
+	}
+	if r := rs.Rule("8c1f6a57-6c2e-4a59-9a0b-1f2d1e5a0006"); r == nil || r.attr.Link != "https://example.org/loupe/psexec" ||
+		r.tactic.Name != "Lateral Movement" || len(r.techs) != 2 || r.techs[0].ID != "T1021.002" || r.priority.String() != "high" {
+		t.Errorf("psexec metadata: %+v %+v", r.attr, r.techs)
+	}
+	// Without references, the link finds the rule in SigmaHQ by id.
+	if r := rs.Rule("8c1f6a57-6c2e-4a59-9a0b-1f2d1e5a0002"); r == nil || !strings.Contains(r.attr.Link, "SigmaHQ") || r.attr.Status != "experimental" {
+		t.Errorf("link: %+v", r.attr)
+	}
+}
+
+func TestUserMapping(t *testing.T) {
+	m, err := ParseMapping([]byte(`
+all:
+  Actor: [actor.name, event:User]
+falco:
+  Image: data:proc.name
+placeholders:
+  admins: [root]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := `title: M
+logsource: {product: linux}
+detection: {sel: {Actor: root, Image: bash}, condition: sel}
+---
+title: P
+logsource: {product: linux}
+detection: {sel: {Actor|expand: '%admins%'}, condition: sel}
+`
+	rs := Parse("m.yml", []byte(src), Options{Mapping: m})
+	if len(rs.Problems) > 0 {
+		t.Fatal(rs.Problems)
+	}
+	x := rs.NewEngine()
+	falco := &event.Event{Format: event.FormatFalco, User: "root", DataPath: "output_fields",
+		Raw: []byte(`{"output_fields":{"proc.name":"bash","proc.exepath":"/usr/bin/bash"}}`)}
+	if !x.Match(rs.Rules[0], falco) || !x.Match(rs.Rules[1], falco) {
+		t.Error("mapped falco fields do not match")
+	}
+	js := jsonEvent(`{"actor":{"name":"root"},"Image":"bash"}`)
+	if !x.Match(rs.Rules[0], js) {
+		t.Error("mapped JSON path does not match")
+	}
+	for _, bad := range []string{"nosuch: {a: b}", "all: {a: event:Nope}", "all: {a: 3}", "all: {a: ''}"} {
+		if _, err := ParseMapping([]byte(bad)); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}
+
+// Windows field mapping: Security 4688 names stand in for Sysmon ones, and
+// the logsource picks the channel and event ids.
+func TestWindowsMapping(t *testing.T) {
+	src := `title: W
+logsource: {product: windows, category: process_creation}
+detection: {sel: {Image|endswith: '\net.exe', ParentImage|endswith: '\cmd.exe'}, condition: sel}
+`
+	rs := Parse("w.yml", []byte(src), Options{})
+	if len(rs.Problems) > 0 {
+		t.Fatal(rs.Problems)
+	}
+	r := rs.Rules[0]
+	if fmt.Sprint(r.eventIDs) != "[1 4688]" {
+		t.Errorf("event ids %v", r.eventIDs)
+	}
+	x := rs.NewEngine()
+	sec := &event.Event{Format: event.FormatEVTX, EventID: 4688, Channel: "Security", DataPath: "Event.EventData",
+		Raw: []byte(`{"Event":{"EventData":{"NewProcessName":"C:\\Windows\\net.exe","ParentProcessName":"C:\\Windows\\cmd.exe"}}}`)}
+	if !x.Match(r, sec) {
+		t.Error("4688 does not match")
+	}
+	sec.Channel = "Microsoft-Windows-Sysmon/Operational"
+	sec.EventID = 3
+	if x.Match(r, sec) {
+		t.Error("Sysmon 3 matched a process_creation rule")
+	}
+	// winlogbeat / ECS: data under winlog.event_data.
+	wlb := &event.Event{Format: event.FormatJSON, EventID: 1, Channel: "Microsoft-Windows-Sysmon/Operational", DataPath: "winlog.event_data",
+		Raw: []byte(`{"winlog":{"event_data":{"Image":"C:\\x\\NET.EXE","ParentImage":"C:\\cmd.exe"}}}`)}
+	if !x.Match(r, wlb) {
+		t.Error("winlogbeat record does not match")
+	}
+}
+
+func TestKVMapping(t *testing.T) {
+	src := `title: A
+logsource: {product: linux, service: auditd}
+detection: {sel: {type: EXECVE, a0: wget, exe|endswith: '/wget'}, condition: sel}
+`
+	rs := Parse("a.yml", []byte(src), Options{})
+	x := rs.NewEngine()
+	ev := &event.Event{Format: event.FormatSyslog, Message: `type=EXECVE msg=audit(1.2:3): argc=2 a0="wget" a1="http://x" exe="/usr/bin/wget"`}
+	if !x.Match(rs.Rules[0], ev) {
+		t.Error("auditd key=value text does not match")
+	}
+	ev.Message = `type=EXECVE msg=audit(1.2:3): argc=2 a0="curl" exe="/usr/bin/curl"`
+	if x.Match(rs.Rules[0], ev) {
+		t.Error("curl matched")
 	}
 }

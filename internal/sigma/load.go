@@ -172,10 +172,7 @@ func (b *builder) addFile(name string, data []byte) {
 	for _, d := range docs {
 		r := &Rule{File: name, Document: d.index + 1}
 		if err := b.compile(r, d.node); err != nil {
-			p := Problem{File: name, Document: r.Document, Title: r.Title, ID: r.ID, Reason: err.Error()}
-			var u *unsupported
-			p.Unsupported = errors.As(err, &u)
-			b.problem(p)
+			b.problem(problemOf(r, err))
 			continue
 		}
 		b.rs.Rules = append(b.rs.Rules, r)
@@ -253,10 +250,7 @@ func (b *builder) build() *Ruleset {
 			c.refs = append(c.refs, ref)
 		}
 		if err != nil {
-			p := Problem{File: r.File, Document: r.Document, Title: r.Title, ID: r.ID, Reason: err.Error()}
-			var u *unsupported
-			p.Unsupported = errors.As(err, &u)
-			b.problem(p)
+			b.problem(problemOf(r, err))
 			continue
 		}
 		c.index = len(rs.corrs)
@@ -303,6 +297,17 @@ func (b *builder) build() *Ruleset {
 		}
 	}
 	return rs
+}
+
+// problemOf describes why r did not load; an unsupported construct is
+// reported by its own reason so the categories count cleanly.
+func problemOf(r *Rule, err error) Problem {
+	p := Problem{File: r.File, Document: r.Document, Title: r.Title, ID: r.ID, Reason: err.Error()}
+	var u *unsupported
+	if errors.As(err, &u) {
+		p.Unsupported, p.Reason = true, u.reason
+	}
+	return p
 }
 
 func (b *builder) missingRef(name string) error {
