@@ -22,6 +22,7 @@ import (
 	"github.com/loupe-sec/loupe/internal/finding"
 	"github.com/loupe-sec/loupe/internal/pipeline"
 	"github.com/loupe-sec/loupe/internal/reason"
+	"github.com/loupe-sec/loupe/internal/reason/deep"
 	"github.com/loupe-sec/loupe/internal/report"
 	"github.com/loupe-sec/loupe/internal/source"
 )
@@ -48,6 +49,7 @@ func analyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	failOn := fs.String("fail-on", "", "exit 3 when a finding has at least this `priority`: info, low, medium, high or critical")
 	quiet := fs.Bool("quiet", false, "no progress bar and no bad-line messages")
 	sigmaRules := bindRulesFlags(fs)
+	llmOpts := bindLLMFlags(fs, "after the offline analysis, reason over clusters of the events with this language model `provider`: ollama, openai or anthropic (obfuscated summaries, within a call budget; offline findings stand when it fails)")
 	useDemo := fs.Bool("demo", false, "analyse the embedded sample intrusion corpus (text report unless --format)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: loupe analyze [flags] [FILE...|-]
@@ -108,12 +110,22 @@ Flags:
 		return usageErr("--format: %q is not ndjson, json, text or markdown", *format)
 	}
 
-	cfg, err := config.Load(cf, os.LookupEnv)
+	if err := llmOpts.check(); err != nil {
+		return usageErr("%v", err)
+	}
+	cfg, err := config.Load(cf, llmOpts.getenv(os.LookupEnv))
 	if err != nil {
 		fmt.Fprintf(stderr, "loupe analyze: %v\n", err)
 		return exitError
 	}
 	logger := cfg.Logger(stderr)
+	var analyst *deep.Analyst
+	if llmOpts.enabled() {
+		if analyst, err = newAnalyst(cfg, llmOpts, logger, false); err != nil {
+			fmt.Fprintf(stderr, "loupe analyze: --llm: %v\n", err)
+			return exitError
+		}
+	}
 	sigmaSet, err := sigmaRules.load(logger)
 	if err != nil {
 		fmt.Fprintf(stderr, "loupe analyze: %v\n", err)
@@ -162,7 +174,9 @@ Flags:
 		Detect: detect.Options{MaxTracked: cfg.MaxTracked},
 		Reason: reason.Options{MaxEvidence: cfg.MaxEvidence, MaxGroups: cfg.MaxGroups},
 		Sigma:  sigmaSet,
+		Deep:   analyst,
 	}
+	foundAt := map[string]int{} // finding id → index in found; the LLM stage re-emits updated findings
 	events := readInputs(ctx, inputs, cfg.MaxLineBytes, &read)
 	var runErr error
 	for f, err := range pipeline.Run(ctx, events, opts, &st) {
@@ -178,14 +192,22 @@ Flags:
 			runErr = err
 			break
 		}
-		byPrio[f.Priority.String()]++
-		if !anyFound || f.Priority > top {
-			top = f.Priority
-		}
-		anyFound = true
-		if agent == nil {
-			found = append(found, f)
-			continue
+		if i, again := foundAt[f.ID]; again {
+			if agent == nil {
+				found[i] = f // the same finding, with the model's note or fallback mark
+				continue
+			}
+		} else {
+			byPrio[f.Priority.String()]++
+			if !anyFound || f.Priority > top {
+				top = f.Priority
+			}
+			anyFound = true
+			foundAt[f.ID] = len(found)
+			if agent == nil {
+				found = append(found, f)
+				continue
+			}
 		}
 		if err := agent.WriteFinding(f); err == nil {
 			err = bw.Flush() // stream: each finding as it comes
@@ -240,6 +262,9 @@ Flags:
 	if err != nil {
 		fmt.Fprintf(stderr, "loupe analyze: write report: %v\n", err)
 		return exitError
+	}
+	if s := st.LLM.Load(); s != nil && !*quiet {
+		fmt.Fprintf(stderr, "loupe analyze: %s\n", s)
 	}
 	if n := summary.BadLines; n > 0 && !*quiet {
 		extra := ""
