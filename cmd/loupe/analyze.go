@@ -48,6 +48,7 @@ func analyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	agentForm := fs.String("agent-form", "lines", "ndjson form: lines or summaries (the Timesketch agent forms)")
 	failOn := fs.String("fail-on", "", "exit 3 when a finding has at least this `priority`: info, low, medium, high or critical")
 	quiet := fs.Bool("quiet", false, "no progress bar and no bad-line messages")
+	storeOpt := bindStoreFlag(fs)
 	sigmaRules := bindRulesFlags(fs)
 	llmOpts := bindLLMFlags(fs, "after the offline analysis, reason over clusters of the events with this language model `provider`: ollama, openai or anthropic (obfuscated summaries, within a call budget; offline findings stand when it fails)")
 	useDemo := fs.Bool("demo", false, "analyse the embedded sample intrusion corpus (text report unless --format)")
@@ -65,7 +66,7 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(joinStoreDSN(args)); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
 		}
@@ -152,6 +153,15 @@ Flags:
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	record, err := storeOpt.begin(ctx, cfg, inputs, *useDemo, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "loupe analyze: %v\n", err)
+		return exitError
+	}
+	runPipeline := pipeline.Run
+	if record != nil {
+		runPipeline = record.run // the same run, its findings also committed to the store
+	}
 
 	var (
 		st       pipeline.Stats
@@ -179,7 +189,7 @@ Flags:
 	foundAt := map[string]int{} // finding id → index in found; the LLM stage re-emits updated findings
 	events := readInputs(ctx, inputs, cfg.MaxLineBytes, &read)
 	var runErr error
-	for f, err := range pipeline.Run(ctx, events, opts, &st) {
+	for f, err := range runPipeline(ctx, events, opts, &st) {
 		if err != nil {
 			var le *inputLineError
 			if errors.As(err, &le) {
@@ -221,6 +231,7 @@ Flags:
 		}
 	}
 	prog.stop()
+	record.end(runErr)
 	if runErr != nil {
 		if errors.Is(runErr, context.Canceled) {
 			fmt.Fprintln(stderr, "loupe analyze: interrupted")

@@ -8,10 +8,12 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/loupe-sec/loupe/internal/config"
 	"github.com/loupe-sec/loupe/internal/server"
+	"github.com/loupe-sec/loupe/internal/sigma"
 )
 
 // serve runs the Timesketch agent until SIGINT or SIGTERM.
@@ -29,6 +31,11 @@ in, NDJSON findings out, streamed), GET /healthz and GET /. Binds
 token_file in the config file) is set, requests need "Authorization: Bearer
 <token>". With --rules, Sigma rules run beside the built-in ones; SIGHUP
 reloads them (streams in flight finish with the rules they started with).
+
+Investigations (POST /api/investigations …) run in the background and are
+kept in the findings store: $LOUPE_STORE_DSN (postgres://… or sqlite:PATH),
+else loupe.db in --data-dir ($LOUPE_DATA_DIR); jobs a crash interrupted are
+resumed at start, or marked failed when their source cannot be read again.
 
 Flags:
 `)
@@ -53,10 +60,18 @@ Flags:
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	srv := server.New(cfg, logger)
-	if err := startRules(ctx, sigmaRules, srv.SetSigma, logger); err != nil {
+	var rules atomic.Pointer[sigma.Ruleset] // for investigation jobs too
+	setRules := func(rs *sigma.Ruleset) { srv.SetSigma(rs); rules.Store(rs) }
+	if err := startRules(ctx, sigmaRules, setRules, logger); err != nil {
 		fmt.Fprintf(stderr, "loupe serve: %v\n", err)
 		return exitError
 	}
+	closeInvestigations, err := startInvestigations(ctx, cfg, srv, logger, rules.Load)
+	if err != nil {
+		fmt.Fprintf(stderr, "loupe serve: %v\n", err)
+		return exitError
+	}
+	defer closeInvestigations()
 	if err := srv.ListenAndServe(ctx); err != nil {
 		logger.Error("server failed", "err", err)
 		return exitError

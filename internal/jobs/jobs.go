@@ -83,6 +83,11 @@ type Config struct {
 	// Pipeline holds the default analysis options; an investigation's
 	// Options override them.
 	Pipeline pipeline.Options
+	// Options, when set, is called as each job starts for the default
+	// analysis options instead of Pipeline (for settings that change
+	// while serving, such as reloaded Sigma rules). A job resumed after
+	// a change of rules finds what the new rules find from then on.
+	Options func() pipeline.Options
 	// CommitEvery and MaxBatch: see RecordOptions.
 	CommitEvery time.Duration
 	MaxBatch    int
@@ -258,8 +263,12 @@ func (m *Manager) run(ctx context.Context, j *job, inv store.Investigation, skip
 		runErr   error
 		badShown int
 	)
+	base := m.cfg.Pipeline
+	if m.cfg.Options != nil {
+		base = m.cfg.Options()
+	}
 	ro := RecordOptions{
-		Pipeline:    opts.apply(m.cfg.Pipeline),
+		Pipeline:    opts.apply(base),
 		From:        inv.From,
 		To:          inv.To,
 		Skip:        skip,
