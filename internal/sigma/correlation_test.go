@@ -134,10 +134,10 @@ correlation: {type: event_count, rules: [fail], group-by: [user], timespan: 1h, 
 
 func TestCorrelationProblems(t *testing.T) {
 	for src, want := range map[string]string{
-		"title: X\ncorrelation: {type: event_count, rules: [fail], timespan: 1m, condition: {lt: 3}}\n":  "unsupported: correlation: a condition without a lower bound",
-		"title: X\ncorrelation: {type: event_count, rules: [nope], timespan: 1m, condition: {gte: 3}}\n": `invalid: correlation: unknown rule "nope"`,
-		"title: X\ncorrelation: {type: event_count, rules: [fail], timespan: 1x, condition: {gte: 3}}\n": "invalid: correlation timespan",
-		"title: X\ncorrelation: {type: magic, rules: [fail], timespan: 1m}\n":                              "unsupported: correlation: type magic",
+		"title: X\ncorrelation: {type: event_count, rules: [fail], timespan: 1m, condition: {lt: 3}}\n":                                                                                          "unsupported: correlation: a condition without a lower bound",
+		"title: X\ncorrelation: {type: event_count, rules: [nope], timespan: 1m, condition: {gte: 3}}\n":                                                                                         `invalid: correlation: unknown rule "nope"`,
+		"title: X\ncorrelation: {type: event_count, rules: [fail], timespan: 1x, condition: {gte: 3}}\n":                                                                                         "invalid: correlation timespan",
+		"title: X\ncorrelation: {type: magic, rules: [fail], timespan: 1m}\n":                                                                                                                    "unsupported: correlation: type magic",
 		"title: X\nname: x\ncorrelation: {type: temporal, rules: [fail, login], timespan: 1m}\n---\ntitle: Y\ncorrelation: {type: event_count, rules: [x], timespan: 1m, condition: {gte: 2}}\n": "chained correlations",
 	} {
 		rs := Parse("c.yml", []byte(corrBase+src), Options{})

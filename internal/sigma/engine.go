@@ -25,10 +25,11 @@ type Engine struct {
 	gen      uint32
 	vals     []fieldVal
 	arena    []byte
-	dataObj  string
+	dataKV   []dataMember // members of the event's data object, read once per event
 	dataDone bool
 
 	corr *corrState
+	pre  preState
 }
 
 // fieldVal is one field of the current event, read at most once per
@@ -45,12 +46,14 @@ type fieldVal struct {
 
 // NewEngine returns an engine for one stream over rs.
 func (rs *Ruleset) NewEngine() *Engine {
-	return &Engine{
+	x := &Engine{
 		rs:    rs,
 		vals:  make([]fieldVal, len(rs.acc.list)),
 		arena: make([]byte, 0, 4096),
 		corr:  newCorrState(rs),
 	}
+	x.pre.init(rs)
+	return x
 }
 
 // Observe tests ev against the candidate rules of its kind and calls emit
@@ -62,13 +65,14 @@ func (x *Engine) Observe(ev *event.Event, emit func(detect.Detection)) {
 	x.begin(ev)
 	rs := x.rs
 	if x.fam == famWindows {
-		if ev.EventID != 0 {
-			for _, r := range rs.byEventID[ev.EventID] {
-				x.try(r, emit)
+		w := &rs.win
+		if len(w.byEID) > 0 {
+			x.tryAll(w.byEID[0][ev.EventID], emit)
+			x.tryAll(w.any[0], emit)
+			if c := x.channelID(); c != 0 {
+				x.tryAll(w.byEID[c][ev.EventID], emit)
+				x.tryAll(w.any[c], emit)
 			}
-		}
-		for _, r := range rs.windowsAny {
-			x.try(r, emit)
 		}
 	} else {
 		for _, r := range rs.byFam[x.fam] {
@@ -99,7 +103,8 @@ func (x *Engine) begin(ev *event.Event) {
 	if len(ev.Raw) > 0 {
 		x.raw = unsafe.String(unsafe.SliceData(ev.Raw), len(ev.Raw))
 	}
-	x.dataObj, x.dataDone = "", false
+	x.dataKV, x.dataDone = x.dataKV[:0], false
+	x.clearHits()
 }
 
 // Match reports whether rule r matches ev, ignoring correlations; for
@@ -139,15 +144,33 @@ func containsInt(list []int, n int) bool {
 	return false
 }
 
+func (x *Engine) tryAll(rules []*Rule, emit func(detect.Detection)) {
+	for _, r := range rules {
+		x.try(r, emit)
+	}
+}
+
+// channelID is the index id of the event's channel, 0 when no rule names it.
+func (x *Engine) channelID() int {
+	ch := x.ev.Channel
+	if ch == "" {
+		return 0
+	}
+	if id, ok := x.rs.win.chans[ch]; ok {
+		return id
+	}
+	start := len(x.arena)
+	x.arena = appendFold(x.arena, ch)
+	id := x.rs.win.chans[string(x.arena[start:])]
+	x.arena = x.arena[:start]
+	return id
+}
+
 func (x *Engine) try(r *Rule, emit func(detect.Detection)) {
-	if x.fam == famWindows {
-		if !r.filter.channelOK(x.ev.Channel) {
-			return
-		}
-	} else if x.fam == famSyslog && !r.filter.programOK(x.ev.Program) {
+	if x.fam == famSyslog && !r.filter.programOK(x.ev.Program) {
 		return
 	}
-	if !x.eval(r, r.cond) {
+	if !x.passes(r) || !x.eval(r, r.cond) {
 		return
 	}
 	if r.generate {
@@ -395,8 +418,11 @@ func (x *Engine) value(a *accessor) *fieldVal {
 				return fv
 			}
 		case srcData:
-			if obj := x.data(); obj != "" && setResult(fv, gjson.Get(obj, src.path)) {
-				return fv
+			for _, m := range x.data() {
+				if m.key == src.path {
+					x.setRaw(fv, m.val)
+					return fv
+				}
 			}
 		case srcKV:
 			if s, ok := kvLookup(x.ev.Message, src.path); ok {
@@ -426,20 +452,68 @@ func setResult(fv *fieldVal, r gjson.Result) bool {
 	return true
 }
 
-// data is the event's data object (EventData, output_fields, ...) as raw
-// JSON, or the whole record when it has none.
-func (x *Engine) data() string {
-	if !x.dataDone {
-		x.dataDone = true
-		x.dataObj = x.raw
-		if p := x.ev.DataPath; p != "" && x.raw != "" {
-			if r := gjson.Get(x.raw, p); r.IsObject() {
-				x.dataObj = r.Raw
-			}
+// dataMember is one member of an event's data object, as raw JSON.
+type dataMember struct {
+	key string
+	val string
+}
+
+// setRaw sets a field from a raw JSON value; strings with escapes are
+// decoded into the arena.
+func (x *Engine) setRaw(fv *fieldVal, raw string) {
+	fv.ok = true
+	switch raw[0] {
+	case '"':
+		body := raw[1 : len(raw)-1]
+		if !hasEscape(body) {
+			fv.s = body
+			return
+		}
+		start := len(x.arena)
+		x.arena = appendUnescaped(x.arena, body)
+		fv.s = x.arenaString(start)
+	case 'n':
+		fv.null = true
+	case '[':
+		fv.arr, fv.res = true, gjson.Parse(raw)
+	default:
+		fv.s = raw
+	}
+}
+
+// data returns the members of the event's data object (EventData,
+// output_fields, ...; the whole record when it has none), parsed once per
+// event so each field lookup is a short scan instead of a JSON parse.
+func (x *Engine) data() []dataMember {
+	if x.dataDone {
+		return x.dataKV
+	}
+	x.dataDone = true
+	if x.raw == "" {
+		return nil
+	}
+	obj := x.raw
+	if p := x.ev.DataPath; p != "" {
+		if r := gjson.Get(x.raw, p); r.IsObject() {
+			obj = r.Raw
 		}
 	}
-	return x.dataObj
+	it := newObjIter(obj)
+	for len(x.dataKV) < maxDataMembers {
+		k, v, ok := it.next()
+		if !ok {
+			break
+		}
+		if hasEscape(k) {
+			k = string(appendUnescaped(nil, k))
+		}
+		x.dataKV = append(x.dataKV, dataMember{key: k, val: v})
+	}
+	return x.dataKV
 }
+
+// maxDataMembers bounds the members kept per event.
+const maxDataMembers = 1024
 
 func (x *Engine) typed(f evField) string {
 	ev := x.ev

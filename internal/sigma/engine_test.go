@@ -2,9 +2,9 @@ package sigma
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
-	"fmt"
 	"sort"
 	"strings"
 	"testing"

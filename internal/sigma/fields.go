@@ -77,7 +77,7 @@ const (
 type fieldSource struct {
 	kind srcKind
 	ef   evField
-	path string // srcPath: gjson path; srcData: escaped key; srcKV: key
+	path string // srcPath: gjson path; srcData, srcKV: the key
 }
 
 // accessor reads one Sigma field name from events. Its sources per family
@@ -94,7 +94,7 @@ type accessor struct {
 func parseTarget(t string) (fieldSource, error) {
 	switch {
 	case strings.HasPrefix(t, "data:"):
-		return fieldSource{kind: srcData, path: escapeKey(t[5:])}, nil
+		return fieldSource{kind: srcData, path: t[5:]}, nil
 	case strings.HasPrefix(t, "kv:"):
 		if t[3:] == "" {
 			return fieldSource{}, fmt.Errorf("empty kv: target")
@@ -249,7 +249,7 @@ func indexOf(list []string, s string) int {
 }
 
 func typed(f evField) fieldSource         { return fieldSource{kind: srcEvent, ef: f} }
-func data(k string) fieldSource           { return fieldSource{kind: srcData, path: escapeKey(k)} }
+func data(k string) fieldSource           { return fieldSource{kind: srcData, path: k} }
 func rpath(p string) fieldSource          { return fieldSource{kind: srcPath, path: p} }
 func kv(k string) fieldSource             { return fieldSource{kind: srcKV, path: k} }
 func srcs(s ...fieldSource) []fieldSource { return s }

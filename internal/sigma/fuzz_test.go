@@ -1,6 +1,9 @@
 package sigma
 
 import (
+	"encoding/json"
+	"fmt"
+	"github.com/tidwall/gjson"
 	"os"
 	"path/filepath"
 	"testing"
@@ -52,6 +55,44 @@ func FuzzRule(f *testing.F) {
 				x.Match(r, ev)
 			}
 			x.Observe(ev, func(detect.Detection) {})
+		}
+	})
+}
+
+// FuzzObjectMembers: the allocation-free member scanner agrees with
+// encoding/json-valid input as gjson reads it, values decoded the same.
+func FuzzObjectMembers(f *testing.F) {
+	for _, s := range []string{`{"a":"x\\y","b":[1,{"c":"}"}],"d":null,"e":1.5e3,"f":{"g":"\u00e9\ud83d\ude00"}}`, `{}`, `{"k\"q":"v"}`, ` { "a" : true } `} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if !json.Valid([]byte(s)) || !gjson.Parse(s).IsObject() {
+			return
+		}
+		var want [][2]string
+		gjson.Parse(s).ForEach(func(k, v gjson.Result) bool {
+			val := v.Raw
+			if v.Type == gjson.String {
+				val = v.Str
+			}
+			want = append(want, [2]string{k.Str, val})
+			return true
+		})
+		it := newObjIter(s)
+		var got [][2]string
+		for {
+			k, v, ok := it.next()
+			if !ok {
+				break
+			}
+			k = string(appendUnescaped(nil, k))
+			if v[0] == '"' {
+				v = string(appendUnescaped(nil, v[1:len(v)-1]))
+			}
+			got = append(got, [2]string{k, v})
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("%s:\n got %q\nwant %q", s, got, want)
 		}
 	})
 }

@@ -75,11 +75,11 @@ type Ruleset struct {
 	LoadTime time.Duration
 
 	acc        accessors
-	byEventID  map[int][]*Rule
-	windowsAny []*Rule
+	win        winIndex
 	byFam      [numFam][]*Rule
 	corrs      []*correlation
 	maxTracked int
+	pre        prefilter
 }
 
 // Load reads every .yml/.yaml file under dir (or the one file dir names)
@@ -149,7 +149,7 @@ type builder struct {
 }
 
 func newBuilder(opt Options) *builder {
-	rs := &Ruleset{byEventID: map[int][]*Rule{}, maxTracked: opt.MaxTracked}
+	rs := &Ruleset{maxTracked: opt.MaxTracked}
 	if rs.maxTracked <= 0 {
 		rs.maxTracked = defaultMaxTracked
 	}
@@ -279,18 +279,13 @@ func (b *builder) build() *Ruleset {
 		if r.Correlation != "" {
 			continue
 		}
+		rs.pre.add(r)
 		for f := range numFam {
 			if !r.filter.has(family(f)) {
 				continue
 			}
 			if family(f) == famWindows {
-				if r.eventIDs != nil {
-					for _, id := range r.eventIDs {
-						rs.byEventID[id] = append(rs.byEventID[id], r)
-					}
-				} else {
-					rs.windowsAny = append(rs.windowsAny, r)
-				}
+				rs.win.add(r)
 				continue
 			}
 			rs.byFam[f] = append(rs.byFam[f], r)
@@ -308,6 +303,51 @@ func problemOf(r *Rule, err error) Problem {
 		p.Unsupported, p.Reason = true, u.reason
 	}
 	return p
+}
+
+// winIndex finds the candidate Windows rules of an event by channel and
+// event id, so no rule is tested against a channel or id it cannot match.
+type winIndex struct {
+	chans map[string]int    // folded channel name → id (1-based)
+	byEID []map[int][]*Rule // per channel id (0: rules for any channel)
+	any   [][]*Rule         // per channel id: rules for any event id
+}
+
+func (w *winIndex) channel(name string) int {
+	if w.chans == nil {
+		w.chans = map[string]int{}
+		w.byEID = []map[int][]*Rule{{}}
+		w.any = [][]*Rule{nil}
+	}
+	if name == "" {
+		return 0
+	}
+	k := fold(name)
+	id, ok := w.chans[k]
+	if !ok {
+		id = len(w.byEID)
+		w.chans[k] = id
+		w.byEID = append(w.byEID, map[int][]*Rule{})
+		w.any = append(w.any, nil)
+	}
+	return id
+}
+
+func (w *winIndex) add(r *Rule) {
+	chans := r.filter.channels
+	if chans == nil {
+		chans = []string{""}
+	}
+	for _, ch := range chans {
+		c := w.channel(ch)
+		if r.eventIDs == nil {
+			w.any[c] = append(w.any[c], r)
+			continue
+		}
+		for _, id := range r.eventIDs {
+			w.byEID[c][id] = append(w.byEID[c][id], r)
+		}
+	}
 }
 
 func (b *builder) missingRef(name string) error {

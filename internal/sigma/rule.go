@@ -34,6 +34,7 @@ type Rule struct {
 	eventIDs []int // required Windows event ids, for the index; nil = any
 	generate bool  // emit its own matches (false when only feeding a correlation)
 	corrs    []*correlation
+	pre      []preLit // literal clause for the prefilter; nil = always evaluated
 
 	attr     finding.Rule
 	tactic   attack.Tactic

@@ -1,6 +1,7 @@
 package sigma
 
 import (
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -47,3 +48,5 @@ func fold(s string) string {
 	}
 	return string(appendFold(nil, s))
 }
+
+func containsStr(s, sub string) bool { return strings.Contains(s, sub) }

@@ -1,0 +1,189 @@
+package sigma
+
+import (
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// A small scanner over the members of one JSON object that keeps every
+// value as raw text, so reading an event's data fields costs no
+// allocation; strings are unescaped only when a rule reads them.
+
+type objIter struct {
+	s string
+	i int
+}
+
+func newObjIter(s string) objIter {
+	i := skipWS(s, 0)
+	if i >= len(s) || s[i] != '{' {
+		return objIter{s: s, i: len(s)}
+	}
+	return objIter{s: s, i: i + 1}
+}
+
+// next returns the next member's raw key (without quotes, still escaped)
+// and raw value; ok is false at the end or on malformed input.
+func (it *objIter) next() (key, val string, ok bool) {
+	s := it.s
+	i := skipWS(s, it.i)
+	if i < len(s) && s[i] == ',' {
+		i = skipWS(s, i+1)
+	}
+	if i >= len(s) || s[i] != '"' {
+		it.i = len(s)
+		return "", "", false
+	}
+	end := skipString(s, i)
+	if end < 0 {
+		it.i = len(s)
+		return "", "", false
+	}
+	key = s[i+1 : end-1]
+	i = skipWS(s, end)
+	if i >= len(s) || s[i] != ':' {
+		it.i = len(s)
+		return "", "", false
+	}
+	i = skipWS(s, i+1)
+	vend := skipValue(s, i)
+	if vend < 0 {
+		it.i = len(s)
+		return "", "", false
+	}
+	it.i = vend
+	return key, s[i:vend], true
+}
+
+func skipWS(s string, i int) int {
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index just past the string starting at s[i].
+func skipString(s string, i int) int {
+	for j := i + 1; j < len(s); j++ {
+		switch s[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return -1
+}
+
+// skipValue returns the index just past the value starting at s[i].
+func skipValue(s string, i int) int {
+	if i >= len(s) {
+		return -1
+	}
+	switch s[i] {
+	case '"':
+		return skipString(s, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(s); j++ {
+			switch s[j] {
+			case '"':
+				e := skipString(s, j)
+				if e < 0 {
+					return -1
+				}
+				j = e - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return -1
+	}
+	j := i
+	for j < len(s) && s[j] != ',' && s[j] != '}' && s[j] != ']' && s[j] != ' ' && s[j] != '\n' && s[j] != '\r' && s[j] != '\t' {
+		j++
+	}
+	if j == i {
+		return -1
+	}
+	return j
+}
+
+// hasEscape reports whether a raw JSON string body holds a backslash.
+func hasEscape(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' {
+			return true
+		}
+	}
+	return false
+}
+
+// appendUnescaped appends the decoded body of a JSON string.
+func appendUnescaped(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '\\' || i+1 >= len(s) {
+			dst = append(dst, c)
+			continue
+		}
+		i++
+		switch s[i] {
+		case 'n':
+			dst = append(dst, '\n')
+		case 't':
+			dst = append(dst, '\t')
+		case 'r':
+			dst = append(dst, '\r')
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'u':
+			r, n := decodeU(s[i+1:])
+			if n == 0 {
+				dst = append(dst, '\\', 'u')
+				continue
+			}
+			i += n
+			if utf16.IsSurrogate(r) && i+2 < len(s) && s[i+1] == '\\' && s[i+2] == 'u' {
+				if r2, n2 := decodeU(s[i+3:]); n2 > 0 {
+					if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
+						r = d
+						i += 2 + n2
+					}
+				}
+			}
+			dst = utf8.AppendRune(dst, r)
+		default: // \" \\ \/ and anything else: the character itself
+			dst = append(dst, s[i])
+		}
+	}
+	return dst
+}
+
+func decodeU(s string) (rune, int) {
+	if len(s) < 4 {
+		return 0, 0
+	}
+	var r rune
+	for i := range 4 {
+		c := s[i]
+		switch {
+		case '0' <= c && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case 'a' <= c && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case 'A' <= c && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, 0
+		}
+	}
+	return r, 4
+}

@@ -1,0 +1,265 @@
+package sigma
+
+// The literal prefilter. For each rule the compiler picks one clause that
+// every match must satisfy: "field F contains one of these literals" (a
+// Sigma value with contains, startswith, endswith, equality or wildcards
+// always holds a literal its matches contain). Per event each field used
+// by a clause is scanned once for all literals of all rules (a two-byte
+// bucket table over the folded value), and a rule whose clause has no hit
+// is rejected without running its detection logic.
+
+// minPreLiteral is the shortest literal worth indexing.
+const minPreLiteral = 2
+
+// fieldLits holds the literals of one field.
+type fieldLits struct {
+	n     int // index in Ruleset.pre
+	acc   *accessor
+	lits  []string // folded
+	ids   []int32  // global literal id per lits entry
+	head  []int32  // bucketed: 65536 heads (index+1 into lits), nil when few literals
+	next  []int32  // chain (index+1), parallel to lits
+	byLit map[string]int
+}
+
+// preLit is one alternative of a rule's clause.
+type preLit struct {
+	f  *fieldLits
+	id int32
+}
+
+// clause is a disjunction of (field, literal) a match must satisfy.
+type clause []clauseLit
+
+type clauseLit struct {
+	acc *accessor
+	lit string
+}
+
+func (c clause) cost() int {
+	n := 0
+	for _, l := range c {
+		n += 64 / len(l.lit)
+	}
+	return n
+}
+
+func better(a, b clause) clause {
+	switch {
+	case a == nil:
+		return b
+	case b == nil:
+		return a
+	case b.cost() < a.cost():
+		return b
+	}
+	return a
+}
+
+// need returns a clause every match of c satisfies, or nil.
+func (r *Rule) need(c *cond) clause {
+	switch c.op {
+	case opRef:
+		var out clause
+		for _, alt := range r.searches[c.search].alts {
+			var best clause
+			for _, t := range alt {
+				best = better(best, testClause(t))
+			}
+			if best == nil {
+				return nil
+			}
+			out = append(out, best...)
+		}
+		return out
+	case opAnd:
+		var best clause
+		for _, k := range c.kids {
+			best = better(best, r.need(k))
+		}
+		return best
+	case opOr:
+		var out clause
+		for _, k := range c.kids {
+			n := r.need(k)
+			if n == nil {
+				return nil
+			}
+			out = append(out, n...)
+		}
+		return out
+	}
+	return nil
+}
+
+// testClause is the literal clause of one field test, or nil.
+func testClause(t *fieldTest) clause {
+	if t.acc == nil || t.kind != tStr || t.null || len(t.pats) == 0 || t.acc.name == "EventID" {
+		return nil
+	}
+	var out clause
+	for i := range t.pats {
+		lit := t.pats[i].literal()
+		if t.cased {
+			lit = fold(lit)
+		}
+		if len(lit) < minPreLiteral {
+			if t.all {
+				continue // another value of the |all list may give one
+			}
+			return nil
+		}
+		c := clauseLit{acc: t.acc, lit: lit}
+		if t.all { // every value must match: the longest literal is enough
+			if len(out) == 0 || len(lit) > len(out[0].lit) {
+				out = clause{c}
+			}
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// prefilter builds the literal tables and each rule's clause.
+type prefilter struct {
+	fields []*fieldLits
+	byAcc  map[*accessor]*fieldLits
+	nextID int32
+}
+
+func (p *prefilter) add(r *Rule) {
+	c := r.need(r.cond)
+	if c == nil {
+		return
+	}
+	if p.byAcc == nil {
+		p.byAcc = map[*accessor]*fieldLits{}
+	}
+	for _, cl := range c {
+		f := p.byAcc[cl.acc]
+		if f == nil {
+			f = &fieldLits{n: len(p.fields), acc: cl.acc, byLit: map[string]int{}}
+			p.byAcc[cl.acc] = f
+			p.fields = append(p.fields, f)
+		}
+		i, ok := f.byLit[cl.lit]
+		if !ok {
+			i = len(f.lits)
+			f.byLit[cl.lit] = i
+			f.lits = append(f.lits, cl.lit)
+			f.ids = append(f.ids, p.nextID)
+			p.nextID++
+		}
+		pl := preLit{f: f, id: f.ids[i]}
+		dup := false
+		for _, x := range r.pre {
+			dup = dup || x == pl
+		}
+		if !dup {
+			r.pre = append(r.pre, pl)
+		}
+	}
+}
+
+// bucketMin is the literal count from which a field gets a bucket table
+// instead of one substring search per literal.
+const bucketMin = 12
+
+func (p *prefilter) finish() {
+	for _, f := range p.fields {
+		f.byLit = nil
+		if len(f.lits) < bucketMin {
+			continue
+		}
+		f.head = make([]int32, 1<<16)
+		f.next = make([]int32, len(f.lits))
+		for i := len(f.lits) - 1; i >= 0; i-- {
+			l := f.lits[i]
+			k := uint16(l[0])<<8 | uint16(l[1])
+			f.next[i] = f.head[k]
+			f.head[k] = int32(i + 1)
+		}
+	}
+}
+
+// preState is an engine's per-event prefilter state.
+type preState struct {
+	scanned []uint32 // per field: gen when scanned
+	open    []bool   // per field: value not scannable (array), every literal counts as hit
+	hits    []uint64 // literal bit set
+	set     []int32  // words of hits set this event, to clear
+}
+
+func (s *preState) init(rs *Ruleset) {
+	s.scanned = make([]uint32, len(rs.pre.fields))
+	s.open = make([]bool, len(rs.pre.fields))
+	s.hits = make([]uint64, (rs.pre.nextID+63)/64)
+}
+
+func (x *Engine) clearHits() {
+	s := &x.pre
+	for _, w := range s.set {
+		s.hits[w] = 0
+	}
+	s.set = s.set[:0]
+}
+
+func (x *Engine) hit(id int32) {
+	s := &x.pre
+	w := id >> 6
+	if s.hits[w] == 0 {
+		s.set = append(s.set, w)
+	}
+	s.hits[w] |= 1 << (id & 63)
+}
+
+// passes reports whether r's clause has a hit in the current event.
+func (x *Engine) passes(r *Rule) bool {
+	if r.pre == nil {
+		return true
+	}
+	s := &x.pre
+	for _, pl := range r.pre {
+		f := pl.f
+		if s.scanned[f.n] != x.gen {
+			x.scan(f)
+		}
+		if s.open[f.n] || s.hits[pl.id>>6]&(1<<(pl.id&63)) != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// scan finds which of f's literals occur in the field's folded value.
+func (x *Engine) scan(f *fieldLits) {
+	s := &x.pre
+	s.scanned[f.n] = x.gen
+	s.open[f.n] = false
+	v := x.value(f.acc)
+	if !v.ok || v.null {
+		return
+	}
+	if v.arr {
+		s.open[f.n] = true
+		return
+	}
+	low := x.low(v)
+	if f.head == nil {
+		for i, l := range f.lits {
+			if containsStr(low, l) {
+				x.hit(f.ids[i])
+			}
+		}
+		return
+	}
+	for i := 0; i+1 < len(low); i++ {
+		for j := f.head[uint16(low[i])<<8|uint16(low[i+1])]; j != 0; j = f.next[j-1] {
+			l := f.lits[j-1]
+			if len(low)-i >= len(l) && low[i:i+len(l)] == l {
+				x.hit(f.ids[j-1])
+			}
+		}
+	}
+}
