@@ -20,8 +20,8 @@
 //     checkpoint, already committed, are not written again. Findings are
 //     stored by id (upsert), so nothing is ever duplicated either way.
 //   - another kind of source is resumed only when its time range is
-//     closed (both from and to set): re-reading an open range would see
-//     different events. Its events may come back in another order, so
+//     closed (from and to, or the source's own start and end, all set):
+//     re-reading an open range would see different events. Its events may come back in another order, so
 //     every finding is written again (by id) and the event volume is
 //     counted afresh.
 //   - anything else (changed or missing files, open ranges, stdin) is
@@ -149,19 +149,24 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 		slots: make(chan struct{}, cfg.MaxJobs), jobs: map[string]*job{}}, nil
 }
 
-// DefaultOpener opens "file" sources (OpenFiles); other kinds are
-// ErrUnknownKind until a remote opener is wired in.
+// DefaultOpener opens "file" sources with OpenFiles and every other kind
+// (evtx, loki, victorialogs, opensearch, elasticsearch) with package
+// origin.
 func DefaultOpener(ctx context.Context, src store.Source) (iter.Seq2[*event.Event, error], error) {
-	return OpenFiles(ctx, src)
+	if src.Kind == KindFile {
+		return OpenFiles(ctx, src)
+	}
+	return openOrigin(ctx, src)
 }
 
 // CheckSource validates a source: for "file", its parameters and that the
-// files exist.
+// files exist; for the other kinds, origin's validation of the spec.
 func CheckSource(src store.Source) error {
-	if src.Kind != KindFile {
-		return fmt.Errorf("%w %q (known: file)", ErrUnknownKind, src.Kind)
+	if src.Kind == KindFile {
+		_, err := fileFingerprint(src)
+		return err
 	}
-	_, err := fileFingerprint(src)
+	_, err := spec(src)
 	return err
 }
 
@@ -172,7 +177,7 @@ func (m *Manager) Start(ctx context.Context, inv store.Investigation) (store.Inv
 	if _, err := ParseOptions(inv.Options); err != nil {
 		return inv, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	if err := m.cfg.Check(inv.Source); err != nil {
+	if err := m.cfg.Check(withRange(inv.Source, inv.From, inv.To)); err != nil {
 		return inv, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	if !inv.From.IsZero() && !inv.To.IsZero() && inv.To.Before(inv.From) {
@@ -254,7 +259,7 @@ func (m *Manager) run(ctx context.Context, j *job, inv store.Investigation, skip
 	opts, _ := ParseOptions(inv.Options) // checked by Start
 	log.Info("job started", "source", inv.Source.Kind, "resumed", j.resumed, "skip", skip)
 
-	events, err := m.cfg.Open(ctx, inv.Source)
+	events, err := m.cfg.Open(ctx, withRange(inv.Source, inv.From, inv.To))
 	if err != nil {
 		m.finish(inv, j, m.why(ctx, fmt.Errorf("open source: %w", err)))
 		return
@@ -498,7 +503,7 @@ func (m *Manager) resumePoint(ctx context.Context, inv store.Investigation) (ski
 		return 0, "loupe analyze stopped before the end of its run", nil
 	}
 	if inv.Source.Kind != KindFile {
-		if inv.From.IsZero() || inv.To.IsZero() {
+		if !closedRange(inv) {
 			return 0, fmt.Sprintf("a %q source with an open time range cannot be read again the same way", inv.Source.Kind), nil
 		}
 		// Re-read the closed range from the start: the events may come in

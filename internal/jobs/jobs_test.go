@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"iter"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"github.com/loupe-sec/loupe/internal/finding"
 	"github.com/loupe-sec/loupe/internal/pipeline"
 	"github.com/loupe-sec/loupe/internal/source"
+	"github.com/loupe-sec/loupe/internal/source/origin/lokitest"
 	"github.com/loupe-sec/loupe/internal/store"
 )
 
@@ -239,6 +241,8 @@ func TestStartRejectsBadInput(t *testing.T) {
 	now := time.Now()
 	for name, inv := range map[string]store.Investigation{
 		"unknown kind":     {Source: store.Source{Kind: "ftp"}},
+		"loki no query":    {Source: store.Source{Kind: "loki", Params: json.RawMessage(`{"url":"http://127.0.0.1:1","start":"2024-01-01T00:00:00Z"}`)}},
+		"loki bad param":   {Source: store.Source{Kind: "loki", Params: json.RawMessage(`{"url":"http://127.0.0.1:1","query":"{a=\"b\"}","start":"2024-01-01T00:00:00Z","colour":1}`)}},
 		"no path":          {Source: store.Source{Kind: KindFile, Params: json.RawMessage(`{}`)}},
 		"unknown param":    {Source: store.Source{Kind: KindFile, Params: json.RawMessage(`{"path":"x","glob":"*"}`)}},
 		"missing file":     {Source: fileSource(filepath.Join(dir, "nope.log"))},
@@ -455,7 +459,7 @@ func TestRecoverFailsWhatCannotBeResumed(t *testing.T) {
 	fp, _ := fileFingerprint(fileSource(path))
 	changed := mk(store.Investigation{Source: fileSource(path)}, strings.Replace(fp, `"size":`, `"size":1`, 1))
 	missing := mk(store.Investigation{Source: fileSource(filepath.Join(dir, "gone.log"))}, fp)
-	openRange := mk(store.Investigation{Source: store.Source{Kind: "loki", Params: json.RawMessage(`{"query":"{job=\"x\"}"}`)},
+	openRange := mk(store.Investigation{Source: store.Source{Kind: "loki", Params: json.RawMessage(`{"url":"http://127.0.0.1:1","query":"{job=\"x\"}"}`)},
 		From: time.Now().Add(-time.Hour)}, "")
 	cli := mk(store.Investigation{Source: fileSource(path), Options: json.RawMessage(`{"origin":"cli"}`)}, fp)
 	m := newManager(t, Config{Store: s, StaleAfter: time.Hour})
@@ -524,5 +528,103 @@ func TestSpool(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(filepath.Join(dir, "uploads")); len(ents) != 1 {
 		t.Fatalf("%d files in uploads, want only the first (the oversized one removed)", len(ents))
+	}
+}
+
+// TestRemoteSourceJob runs jobs over a Loki query (the in-repo Loki test
+// server, driven by package origin): the time range is pushed down, and a
+// closed-range job interrupted part way is resumed from the start, each
+// finding and each event counted once.
+func TestRemoteSourceJob(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "testdata", "attack", "falco.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	loki := lokitest.New()
+	defer loki.Close()
+	var first, last time.Time
+	lines := 0
+	for _, l := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		var rec struct{ Time time.Time }
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Fatal(err)
+		}
+		loki.Push(map[string]string{"job": "falco"}, lokitest.Entry{Time: rec.Time.UnixNano(), Line: l})
+		if first.IsZero() || rec.Time.Before(first) {
+			first = rec.Time
+		}
+		if rec.Time.After(last) {
+			last = rec.Time
+		}
+		lines++
+	}
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	ctx := context.Background()
+	src := store.Source{Kind: "loki", Params: json.RawMessage(fmt.Sprintf(`{"url":%q,"query":"{job=\"falco\"}","page_size":7}`, loki.URL))}
+	m := newManager(t, Config{Store: s})
+	whole, err := m.Start(ctx, store.Investigation{Source: src, From: first, To: last})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := waitFinal(t, s, whole.ID)
+	want := stored(t, s, whole.ID)
+	if done.Status != store.Done || done.Events != int64(lines) || len(want) == 0 {
+		t.Fatalf("loki job: %s %q, %d events of %d, %d findings", done.Status, done.Error, done.Events, lines, len(want))
+	}
+	if v := volumeTotal(t, s, whole.ID); v != int64(lines) {
+		t.Errorf("event volume %d, want %d", v, lines)
+	}
+
+	// A narrower range reads fewer events from Loki itself.
+	queries := loki.Queries.Load()
+	part, _ := m.Start(ctx, store.Investigation{Source: src, From: first, To: first.Add(time.Minute)})
+	if got := waitFinal(t, s, part.ID); got.Status != store.Done || got.Events == 0 || got.Events >= int64(lines) {
+		t.Errorf("one-minute range read %d of %d events (%s %q)", got.Events, lines, got.Status, got.Error)
+	}
+	if loki.Queries.Load() == queries {
+		t.Error("the ranged job made no query")
+	}
+
+	// Interrupted after a few findings, then recovered by a new manager.
+	inv, err := s.CreateInvestigation(ctx, store.Investigation{Source: src, From: first, To: last})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, err := DefaultOpener(ctx, withRange(inv.Source, inv.From, inv.To))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, err := range Record(ctx, s, inv.ID, events, RecordOptions{CommitEvery: time.Nanosecond}, nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n++; n == 3 {
+			break
+		}
+	}
+	if v := volumeTotal(t, s, inv.ID); v == 0 || v >= int64(lines) {
+		t.Fatalf("interrupted run counted %d events, want part of %d", v, lines)
+	}
+	m2 := newManager(t, Config{Store: s})
+	rec, err := m2.Recover(ctx)
+	if err != nil || !slices.Equal(rec.Resumed, []string{inv.ID}) {
+		t.Fatalf("recovery %+v, %v", rec, err)
+	}
+	if got := waitFinal(t, s, inv.ID); got.Status != store.Done || got.Events != int64(lines) {
+		t.Fatalf("resumed loki job: %s %q, %d events", got.Status, got.Error, got.Events)
+	}
+	got := stored(t, s, inv.ID)
+	if len(got) != len(want) {
+		t.Errorf("resumed job has %d findings, the whole run %d", len(got), len(want))
+	}
+	for id, w := range want {
+		if g := got[id]; g == nil || g.Count != w.Count {
+			t.Errorf("finding %s: resumed %v, whole run count %d", id, g, w.Count)
+		}
+	}
+	if v := volumeTotal(t, s, inv.ID); v != int64(lines) {
+		t.Errorf("event volume after the resume %d, want %d (counted afresh)", v, lines)
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/loupe-sec/loupe/internal/finding"
 	"github.com/loupe-sec/loupe/internal/jobs"
+	"github.com/loupe-sec/loupe/internal/source/origin"
 	"github.com/loupe-sec/loupe/internal/store"
 )
 
@@ -227,7 +228,7 @@ func (iv *investigations) fromJSON(w http.ResponseWriter, r *http.Request) (stor
 	if err != nil {
 		return store.Investigation{}, err
 	}
-	if src.Kind == jobs.KindFile {
+	if src.Kind == jobs.KindFile || src.Kind == origin.KindEVTX { // evtx: an alias of file
 		if src, err = iv.checkFileSource(src); err != nil {
 			return store.Investigation{}, err
 		}
@@ -508,6 +509,8 @@ func (iv *investigations) view(inv store.Investigation) investigationView {
 			b, _ := json.Marshal(map[string]any{"upload": true, "names": p.Names})
 			v.Source.Params = b
 		}
+	} else {
+		v.Source.Params = withoutPassword(v.Source.Params)
 	}
 	if !inv.Status.Final() {
 		v.Links.Cancel = base + "/cancel"
@@ -682,4 +685,18 @@ func (s *Server) investigationFindings(w http.ResponseWriter, r *http.Request, i
 		return
 	}
 	s.storeError(w, r, err)
+}
+
+// withoutPassword masks a log store password in source parameters.
+func withoutPassword(params json.RawMessage) json.RawMessage {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(params, &fields); err != nil {
+		return nil // not an object: show nothing rather than a secret
+	}
+	if _, ok := fields["password"]; !ok {
+		return params
+	}
+	fields["password"] = json.RawMessage(`"[redacted]"`)
+	b, _ := json.Marshal(fields)
+	return b
 }
