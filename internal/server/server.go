@@ -29,6 +29,7 @@ import (
 	"github.com/loupe-sec/loupe/internal/metrics"
 	"github.com/loupe-sec/loupe/internal/pipeline"
 	"github.com/loupe-sec/loupe/internal/reason"
+	"github.com/loupe-sec/loupe/internal/reason/deep"
 	"github.com/loupe-sec/loupe/internal/report"
 	"github.com/loupe-sec/loupe/internal/sigma"
 	"github.com/loupe-sec/loupe/internal/source"
@@ -54,6 +55,7 @@ type Server struct {
 	metrics *metrics.Metrics
 	invest  *investigations               // the investigation API, once SetInvestigations is called
 	sigma   atomic.Pointer[sigma.Ruleset] // Sigma rules for new streams; nil = built-in rules only
+	deep    atomic.Pointer[deep.Analyst]  // language-model stage for new streams; nil = offline only
 
 	// streamEnded, when set, is called after each stream's pipeline has
 	// finished; tests use it to see that a disconnect stops the work.
@@ -64,6 +66,11 @@ type Server struct {
 // rules of rs (nil: built-in rules only). Streams in flight keep the rule
 // set they started with.
 func (s *Server) SetSigma(rs *sigma.Ruleset) { s.sigma.Store(rs) }
+
+// SetDeep makes the streams that start from now on reason with a language
+// model over clusters of their events once the offline findings are out
+// (nil: offline only). Its Stats are the metrics' to read.
+func (s *Server) SetDeep(a *deep.Analyst) { s.deep.Store(a) }
 
 // StreamStats describe one finished /analyze_logs stream.
 type StreamStats struct {
@@ -312,6 +319,7 @@ func (s *Server) analyzeLogs(w http.ResponseWriter, r *http.Request) {
 		Detect: detect.Options{MaxTracked: s.cfg.MaxTracked},
 		Reason: reason.Options{MaxEvidence: s.cfg.MaxEvidence, MaxGroups: s.cfg.MaxGroups},
 		Sigma:  s.sigma.Load(), // a reload while this stream runs does not affect it
+		Deep:   s.deep.Load(),
 	}
 	events := source.Read(ctx, counted, source.Options{Name: "http", MaxLineBytes: s.cfg.MaxLineBytes})
 	var streamErr error

@@ -63,11 +63,24 @@ func describeSource(src store.Source) sourceInfo {
 	}
 	si.Query = str("query", "expr", "logsql")
 	si.Sketch = str("sketch_id", "sketch")
+	upload, _ := p["upload"].(bool)
 	switch {
+	case upload:
+		si.Label = str("names")
+		if si.Label == "" {
+			si.Label = "uploaded file"
+		} else {
+			si.Label += " (uploaded)"
+		}
+	case si.Kind == "opensearch" || si.Kind == "elasticsearch":
+		si.Label = str("index")
+		if si.Query != "" {
+			si.Label += " · " + si.Query
+		}
 	case si.Query != "":
 		si.Label = si.Query
 	default:
-		si.Label = str("path", "paths", "file", "files", "filename", "name", "index", "upload")
+		si.Label = str("path", "paths")
 	}
 	return si
 }

@@ -61,11 +61,12 @@ type prioCount struct {
 
 // listPage is the data of the investigations list.
 type listPage struct {
-	Version string
-	Rows    []listRow
-	Next    string
-	API     string
-	Refresh bool // something is still running: reload now and then
+	Version  string
+	Rows     []listRow
+	Next     string
+	API      string
+	CanStart bool // the form can start an investigation (Options.Create)
+	Refresh  bool // something is still running: reload now and then
 }
 
 type listRow struct {
@@ -95,7 +96,7 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
-	d := listPage{Version: h.opt.Version, API: h.opt.APIPath}
+	d := listPage{Version: h.opt.Version, API: h.opt.APIPath, CanStart: h.opt.Create != nil}
 	if next != "" {
 		d.Next = "/investigations?" + url.Values{"cursor": {next}}.Encode()
 	}

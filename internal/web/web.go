@@ -61,11 +61,38 @@ type Options struct {
 	// over TimesketchSketch.
 	TimesketchURL    string
 	TimesketchSketch string
-	// APIPath is where the investigations JSON API lives; the start form
-	// posts there. Empty means /api/investigations.
+	// Create is the JSON API's handler that starts an investigation
+	// (POST APIPath). With it, the list page's form posts to
+	// /investigations, which relays to Create and redirects the browser to
+	// the new investigation; without it the form is not shown.
+	Create http.Handler
+	// APIPath is where the investigations JSON API lives. Empty means
+	// /api/investigations.
 	APIPath string
 	Version string
 	Log     *slog.Logger
+}
+
+// EnvOptions reads the settings of the evidence links that loupe's
+// configuration does not carry (yet) from the environment:
+// LOUPE_TIMESKETCH_URL, LOUPE_TIMESKETCH_SKETCH (a sketch id) and
+// LOUPE_GRAFANA_DATASOURCES ("loki=UID,victorialogs=UID"). The token and
+// the Grafana address come from the configuration.
+func EnvOptions(getenv func(string) string) Options {
+	o := Options{
+		TimesketchURL:    strings.TrimSpace(getenv("LOUPE_TIMESKETCH_URL")),
+		TimesketchSketch: strings.TrimSpace(getenv("LOUPE_TIMESKETCH_SKETCH")),
+	}
+	for pair := range strings.SplitSeq(getenv("LOUPE_GRAFANA_DATASOURCES"), ",") {
+		kind, uid, ok := strings.Cut(pair, "=")
+		if kind, uid = strings.TrimSpace(kind), strings.TrimSpace(uid); ok && kind != "" && uid != "" {
+			if o.GrafanaDatasources == nil {
+				o.GrafanaDatasources = map[string]string{}
+			}
+			o.GrafanaDatasources[strings.ToLower(kind)] = uid
+		}
+	}
+	return o
 }
 
 // Handler serves the pages. It is safe for concurrent use.
@@ -114,6 +141,7 @@ func New(st *store.Store, opt Options) *Handler {
 	h.mux.HandleFunc("GET /investigations", h.list)
 	h.mux.HandleFunc("GET /investigations/{$}", h.list)
 	h.mux.HandleFunc("GET /investigations/{id}", h.investigation)
+	h.mux.HandleFunc("POST /investigations", h.start)
 	return h
 }
 
@@ -121,6 +149,7 @@ func New(st *store.Store, opt Options) *Handler {
 func (h *Handler) Register(mux *http.ServeMux) {
 	mux.Handle("GET /investigations", h)
 	mux.Handle("GET /investigations/", h)
+	mux.Handle("POST /investigations", h)
 }
 
 // ServeHTTP checks the token and serves the page.
@@ -147,7 +176,7 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	}
 	q := r.URL.Query()
-	if t := q.Get("token"); t != "" && subtle.ConstantTimeCompare([]byte(t), []byte(h.opt.Token)) == 1 {
+	if t := q.Get("token"); r.Method == http.MethodGet && t != "" && subtle.ConstantTimeCompare([]byte(t), []byte(h.opt.Token)) == 1 {
 		http.SetCookie(w, &http.Cookie{
 			Name: sessionCookie, Value: string(h.sess), Path: "/",
 			MaxAge: int(sessionTTL.Seconds()), HttpOnly: true, SameSite: http.SameSiteStrictMode,

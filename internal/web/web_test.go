@@ -154,7 +154,6 @@ func TestListPage(t *testing.T) {
 		">Broken export<", "st-failed", "open /logs/missing.jsonl: no such file",
 		// by priority: 2 critical, linked to the filter
 		`href="/investigations/` + inv.ID + `?priority=critical"`,
-		`action="/api/investigations"`, `enctype="multipart/form-data"`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("list lacks %q", want)
@@ -166,6 +165,9 @@ func TestListPage(t *testing.T) {
 	}
 	if strings.Contains(body, `http-equiv="refresh"`) {
 		t.Error("list refreshes although nothing runs")
+	}
+	if strings.Contains(body, "<form") {
+		t.Error("start form shown without a create handler")
 	}
 	// A running investigation makes the list refresh itself.
 	running := newInv(t, st, "still going", fileSource("/x"))
@@ -528,5 +530,76 @@ func TestFacetCache(t *testing.T) {
 	}
 	if got := count(); got != "2" {
 		t.Fatalf("running: total %s after a write, want 2 (cached?)", got)
+	}
+}
+
+// The list's form posts to /investigations, which relays the upload to the
+// API's create handler with the token and redirects to the new page.
+func TestStartForm(t *testing.T) {
+	st := openStore(t)
+	const token = "tok"
+	var got *http.Request
+	var gotBody string
+	create := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r
+		b, _ := io.ReadAll(r.Body)
+		gotBody = string(b)
+		if !strings.Contains(gotBody, "evil.jsonl") {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, `{"error":"multipart body without a file part <b>"}`)
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+		io.WriteString(w, `{"id":"abc123","status":"queued"}`)
+	})
+	h := New(st, Options{Token: token, Create: create})
+	_, body := get(t, h, "/investigations", "Authorization", "Bearer "+token)
+	if !strings.Contains(body, `<form class="start" method="post" action="/investigations" enctype="multipart/form-data">`) {
+		t.Fatal("no start form")
+	}
+	post := func(file string, hdr ...string) *http.Response {
+		payload := "--XX\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nmine\r\n--XX\r\n" +
+			"Content-Disposition: form-data; name=\"file\"; filename=\"" + file + "\"\r\n\r\n{}\n\r\n--XX--\r\n"
+		req := httptest.NewRequest("POST", "/investigations", strings.NewReader(payload))
+		req.Header.Set("Content-Type", "multipart/form-data; boundary=XX")
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		got := rec.Result()
+		b, _ := io.ReadAll(got.Body)
+		got.Body = io.NopCloser(strings.NewReader(string(b)))
+		return got
+	}
+	// No session: refused before reaching the API.
+	if res := post("evil.jsonl"); res.StatusCode != 401 || got != nil {
+		t.Fatalf("without the session: status %d, relayed %v", res.StatusCode, got != nil)
+	}
+	// ?token= does not authorise a POST.
+	req := httptest.NewRequest("POST", "/investigations?token="+token, nil)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != 401 {
+		t.Fatalf("POST with ?token=: status %d, want 401", rec.Code)
+	}
+	cookie := sessionCookie + "=" + string(h.sess)
+	if res := post("evil.jsonl", "Cookie", cookie, "Origin", "https://elsewhere.example"); res.StatusCode != 403 || got != nil {
+		t.Fatalf("cross-site post: status %d", res.StatusCode)
+	}
+	res := post("evil.jsonl", "Cookie", cookie, "Origin", "http://example.com")
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/investigations/abc123" {
+		t.Fatalf("start: status %d, Location %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	if got.URL.Path != "/api/investigations" || got.Header.Get("Authorization") != "Bearer "+token ||
+		!strings.HasPrefix(got.Header.Get("Content-Type"), "multipart/form-data") || !strings.Contains(gotBody, "name=\"name\"") {
+		t.Fatalf("relayed %s %v with body %q", got.URL.Path, got.Header, gotBody)
+	}
+	// The API's refusal is shown, escaped, with its status.
+	res = post("other.jsonl", "Cookie", cookie)
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != 400 || !strings.Contains(string(b), "multipart body without a file part &lt;b&gt;") {
+		t.Fatalf("refused start: status %d: %s", res.StatusCode, b)
 	}
 }
