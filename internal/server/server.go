@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,6 +35,7 @@ import (
 	"github.com/loupe-sec/loupe/internal/sigma"
 	"github.com/loupe-sec/loupe/internal/source"
 	"github.com/loupe-sec/loupe/internal/version"
+	"github.com/loupe-sec/loupe/internal/web"
 )
 
 // Timeouts of the http.Server. There is deliberately no ReadTimeout or
@@ -55,6 +57,10 @@ type Server struct {
 	metrics *metrics.Metrics
 	invest  *investigations               // the investigation API, once SetInvestigations is called
 	sigma   atomic.Pointer[sigma.Ruleset] // Sigma rules for new streams; nil = built-in rules only
+	pages   struct {                      // the investigation pages (internal/web), made at first use
+		once sync.Once
+		h    *web.Handler
+	}
 	deep    atomic.Pointer[deep.Analyst]  // language-model stage for new streams; nil = offline only
 
 	// streamEnded, when set, is called after each stream's pipeline has
@@ -110,7 +116,25 @@ func New(cfg config.Config, logger *slog.Logger) *Server {
 	s.mux.HandleFunc("GET /{$}", s.index)
 	s.registerSIB()
 	s.registerInvestigations()
+	s.mux.HandleFunc("/investigations", s.webPages) // GET pages, POST the start form; web checks the token
+	s.mux.HandleFunc("/investigations/", s.webPages)
 	return s
+}
+
+// webPages serves internal/web over the investigation API's store.
+func (s *Server) webPages(w http.ResponseWriter, r *http.Request) {
+	iv := s.invest
+	if iv == nil {
+		http.Error(w, "investigations need a store: run loupe serve (it opens one)", http.StatusServiceUnavailable)
+		return
+	}
+	s.pages.once.Do(func() {
+		opt := web.EnvOptions(os.Getenv)
+		opt.Token, opt.GrafanaURL, opt.Version, opt.Log = s.cfg.Token, s.cfg.GrafanaURL, version.String(), s.log
+		opt.Create = s.investigationsAPI(s.createInvestigation)
+		s.pages.h = web.New(iv.store, opt)
+	})
+	s.pages.h.ServeHTTP(w, r)
 }
 
 // Handler returns the HTTP handler with all routes, wrapped so that every
@@ -185,6 +209,7 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 <ul>
 <li><code>POST /analyze_logs</code> &mdash; NDJSON events in, NDJSON findings out (<code>?format=lines|summaries</code>)</li>
 <li><code>GET /healthz</code> &mdash; liveness and version</li>
+<li><a href="/investigations"><code>GET /investigations</code></a> &mdash; browsable investigations (with a token: open once with <code>?token=</code>)</li>
 <li><code>POST /api/analyze</code>, <code>GET /analyze?rule=&amp;output=</code> &mdash; SIB-compatible Falco alert analysis (JSON, HTML page, <code>dry_run=true</code>)</li>
 <li><code>GET /health</code>, <code>GET /api/health/all</code> &mdash; SIB health checks</li>
 </ul>
