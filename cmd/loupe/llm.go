@@ -21,21 +21,36 @@ import (
 // file, never from a flag.
 type llmFlags struct {
 	provider, model, baseURL string
+	reasoning                bool // serve: use the configured llm.provider
 	timeout                  time.Duration
 	maxCalls, concurrency    int
 	perMinute                int
 }
 
+// bindLLMFlags binds the flags of loupe analyze.
 func bindLLMFlags(fs *flag.FlagSet, usage string) *llmFlags {
 	f := &llmFlags{}
 	fs.StringVar(&f.provider, "llm", "", usage)
 	fs.StringVar(&f.model, "llm-model", "", "model for --llm (default: llm.model, else the provider's default)")
 	fs.StringVar(&f.baseURL, "llm-base-url", "", "provider endpoint for --llm, e.g. http://127.0.0.1:11434 or an OpenAI-compatible /v1 URL")
+	f.bindLimits(fs)
+	return f
+}
+
+// bindServeLLMFlags binds the flags of loupe serve, whose provider, model
+// and base URL are the configuration's llm.* settings (--llm-provider…).
+func bindServeLLMFlags(fs *flag.FlagSet) *llmFlags {
+	f := &llmFlags{}
+	fs.BoolVar(&f.reasoning, "llm-reasoning", false, "after the offline findings of each /analyze_logs stream, reason over clusters of its events with the configured llm.provider")
+	f.bindLimits(fs)
+	return f
+}
+
+func (f *llmFlags) bindLimits(fs *flag.FlagSet) {
 	fs.DurationVar(&f.timeout, "llm-timeout", 60*time.Second, "bound on one model call, retries included")
 	fs.IntVar(&f.maxCalls, "llm-max-calls", deep.DefaultMaxCalls, "model calls per run (also at most one per 10000 events)")
 	fs.IntVar(&f.concurrency, "llm-concurrency", 4, "model calls in flight")
 	fs.IntVar(&f.perMinute, "llm-calls-per-minute", 60, "model calls per minute (token bucket)")
-	return f
 }
 
 // enabled reports whether a provider was named.
