@@ -114,10 +114,15 @@ func (s *Store) writeFindings(ctx context.Context, tx *sql.Tx, investigationID s
 				return fmt.Errorf("finding %s: techniques: %w", f.ID, err)
 			}
 		}
+		fp := p
+		if fp == (Provenance{}) && f.Source == "llm" && f.LLM != nil {
+			// A conclusion the LLM reasoning stage wrote names its model itself.
+			fp = Provenance{Provider: f.LLM.Provider, Model: f.LLM.Model, PromptVersion: f.LLM.PromptVersion}
+		}
 		if _, err := upsert.ExecContext(ctx, investigationID, f.ID, f.Tactic, f.TacticID, string(techniques),
 			f.Question, f.Conclusion, int(f.Priority), f.Rule.ID, f.Rule.Title, f.Rule.Author, f.Rule.Link,
 			f.Rule.Level, f.Source, f.Host, f.User, toNanos(f.First), toNanos(f.Last), f.Count,
-			nullString(p.Provider), nullString(p.Model), nullString(p.PromptVersion)); err != nil {
+			nullString(fp.Provider), nullString(fp.Model), nullString(fp.PromptVersion)); err != nil {
 			return fmt.Errorf("finding %s: %w", f.ID, err)
 		}
 		if _, err := clear.ExecContext(ctx, investigationID, f.ID); err != nil {
@@ -252,6 +257,9 @@ func (s *Store) queryFindings(ctx context.Context, q string, args []any) ([]*Sto
 		}
 		f.Priority = finding.Priority(prio)
 		f.First, f.Last = fromNanos(first), fromNanos(last)
+		if provider.String != "" {
+			f.LLM = &finding.LLM{Provider: provider.String, Model: model.String, PromptVersion: prompt.String}
+		}
 		out = append(out, &Stored{Finding: &f, Provenance: Provenance{
 			Provider: provider.String, Model: model.String, PromptVersion: prompt.String}})
 	}
