@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -117,13 +118,26 @@ func benchObserve(b *testing.B, rs *Ruleset, evs []*event.Event) {
 	b.ReportMetric(float64(len(rs.Rules)), "rules")
 }
 
-// Several hundred generated rules over the test corpora.
+// Several hundred, and a SigmaHQ-sized two thousand, generated rules over
+// the test corpora; the rule set's heap size is reported.
 func BenchmarkObserveGenerated(b *testing.B) {
-	rs := Parse("gen.yml", genRules(600), Options{})
-	if len(rs.Problems) > 0 {
-		b.Fatal(rs.Problems[0])
+	for _, n := range []int{600, 2000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			data := genRules(n)
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			rs := Parse("gen.yml", data, Options{})
+			runtime.GC()
+			runtime.ReadMemStats(&after)
+			if len(rs.Problems) > 0 {
+				b.Fatal(rs.Problems[0])
+			}
+			benchObserve(b, rs, benchEvents(b))
+			b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), "ruleset-MB")
+			runtime.KeepAlive(rs)
+		})
 	}
-	benchObserve(b, rs, benchEvents(b))
 }
 
 // Only rules that cannot match: the cost of rejecting.
@@ -143,13 +157,22 @@ func BenchmarkObserveNoMatch(b *testing.B) {
 }
 
 func BenchmarkLoadGenerated(b *testing.B) {
-	data := genRules(600)
+	const n = 2000
+	dir := b.TempDir()
+	for i, doc := range strings.Split(string(genRules(n)), "---\n") {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("r%04d.yml", i)), []byte(doc), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
 	b.ReportAllocs()
 	start := time.Now()
 	for i := 0; i < b.N; i++ {
-		Parse("gen.yml", data, Options{})
+		rs, err := Load(dir, Options{})
+		if err != nil || len(rs.Rules) != n {
+			b.Fatal(err, len(rs.Rules))
+		}
 	}
-	b.ReportMetric(float64(600*b.N)/time.Since(start).Seconds(), "rules/s")
+	b.ReportMetric(float64(n*b.N)/time.Since(start).Seconds(), "rules/s")
 }
 
 // The SigmaHQ snapshot, when present.

@@ -14,6 +14,7 @@ import (
 
 	sigmago "github.com/bradleyjkemp/sigma-go"
 	"github.com/bradleyjkemp/sigma-go/evaluator"
+	"github.com/loupe-sec/loupe/internal/detect"
 	"github.com/loupe-sec/loupe/internal/event"
 	"github.com/loupe-sec/loupe/internal/source"
 	"github.com/tidwall/gjson"
@@ -195,4 +196,49 @@ func explain(src []byte) string {
 		return "wildcards in plain values (sigma-go compares them literally)"
 	}
 	return "unexplained"
+}
+
+// TestPrefilterSound: the indexed, prefiltered Observe emits exactly the
+// rules a plain evaluation of every rule's logsource and condition finds.
+func TestPrefilterSound(t *testing.T) {
+	rs := Parse("gen.yml", genRules(2000), Options{})
+	test := loadTestRules(t)
+	evs := syntheticEvents(t, 1500)
+	for _, p := range []string{filepath.Join("..", "..", "testdata", "attack", "evtx.jsonl"), filepath.Join("..", "..", "testdata", "attack", "falco.jsonl"),
+		filepath.Join("..", "..", "testdata", "attack", "auth.log"), filepath.Join("..", "..", "testdata", "attack", "timesketch-flat.jsonl")} {
+		evs = append(evs, readEvents(t, p)...)
+	}
+	for _, set := range []*Ruleset{rs, test} {
+		x := set.NewEngine()
+		y := set.NewEngine()
+		corr := map[string]bool{}
+		for _, r := range set.Rules {
+			corr[r.attr.ID] = r.Correlation != ""
+		}
+		total := 0
+		for _, ev := range evs {
+			var got []string
+			x.Observe(ev, func(d detect.Detection) {
+				if !corr[d.Rule.ID] {
+					got = append(got, d.Rule.ID)
+				}
+			})
+			var want []string
+			for _, r := range set.Rules {
+				if r.Correlation == "" && r.generate && y.Match(r, ev) {
+					want = append(want, r.attr.ID)
+				}
+			}
+			sort.Strings(got)
+			sort.Strings(want)
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("%s: Observe %v, plain evaluation %v", ev.Summary(), got, want)
+			}
+			total += len(got)
+		}
+		if total == 0 {
+			t.Error("nothing matched")
+		}
+		t.Logf("%d rules, %d events, %d matches", len(set.Rules), len(evs), total)
+	}
 }

@@ -28,8 +28,9 @@ type Engine struct {
 	dataKV   []dataMember // members of the event's data object, read once per event
 	dataDone bool
 
-	corr *corrState
-	pre  preState
+	corr  *corrState
+	pre   preState
+	stamp []uint32 // per rule: gen when evaluated for the current event
 }
 
 // fieldVal is one field of the current event, read at most once per
@@ -53,6 +54,7 @@ func (rs *Ruleset) NewEngine() *Engine {
 		corr:  newCorrState(rs),
 	}
 	x.pre.init(rs)
+	x.stamp = make([]uint32, len(rs.Rules))
 	return x
 }
 
@@ -67,17 +69,15 @@ func (x *Engine) Observe(ev *event.Event, emit func(detect.Detection)) {
 	if x.fam == famWindows {
 		w := &rs.win
 		if len(w.byEID) > 0 {
-			x.tryAll(w.byEID[0][ev.EventID], emit)
-			x.tryAll(w.any[0], emit)
+			x.run(w.byEID[0][ev.EventID], emit)
+			x.run(w.any[0], emit)
 			if c := x.channelID(); c != 0 {
-				x.tryAll(w.byEID[c][ev.EventID], emit)
-				x.tryAll(w.any[c], emit)
+				x.run(w.byEID[c][ev.EventID], emit)
+				x.run(w.any[c], emit)
 			}
 		}
 	} else {
-		for _, r := range rs.byFam[x.fam] {
-			x.try(r, emit)
-		}
+		x.run(rs.byFam[x.fam], emit)
 	}
 	x.ev = nil
 	x.raw = ""
@@ -96,6 +96,8 @@ func (x *Engine) begin(ev *event.Event) {
 		for i := range x.vals {
 			x.vals[i].gen = 0
 		}
+		clear(x.stamp)
+		clear(x.pre.scanned)
 		x.gen = 1
 	}
 	x.arena = x.arena[:0]
@@ -144,12 +146,6 @@ func containsInt(list []int, n int) bool {
 	return false
 }
 
-func (x *Engine) tryAll(rules []*Rule, emit func(detect.Detection)) {
-	for _, r := range rules {
-		x.try(r, emit)
-	}
-}
-
 // channelID is the index id of the event's channel, 0 when no rule names it.
 func (x *Engine) channelID() int {
 	ch := x.ev.Channel
@@ -170,7 +166,7 @@ func (x *Engine) try(r *Rule, emit func(detect.Detection)) {
 	if x.fam == famSyslog && !r.filter.programOK(x.ev.Program) {
 		return
 	}
-	if !x.passes(r) || !x.eval(r, r.cond) {
+	if !x.eval(r, r.cond) {
 		return
 	}
 	if r.generate {

@@ -6,9 +6,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/loupe-sec/loupe/internal/event"
@@ -76,7 +79,7 @@ type Ruleset struct {
 
 	acc        accessors
 	win        winIndex
-	byFam      [numFam][]*Rule
+	byFam      [numFam]*bucket
 	corrs      []*correlation
 	maxTracked int
 	pre        prefilter
@@ -122,14 +125,34 @@ func LoadFS(fsys fs.FS, names []string, opt Options) (*Ruleset, error) {
 		}
 	}
 	sort.Strings(names)
+	// Files are read and parsed as YAML in parallel; compiling, which
+	// interns fields and links rules, stays in file order.
+	parsed := make([]parsedFile, len(names))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(names)) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(names) {
+					return
+				}
+				data, err := fs.ReadFile(fsys, names[i])
+				if err != nil {
+					parsed[i].err = err
+					continue
+				}
+				parsed[i].docs, parsed[i].err = parseDocuments(data)
+				if parsed[i].err != nil {
+					parsed[i].err = fmt.Errorf("YAML: %w", parsed[i].err)
+				}
+			}
+		})
+	}
+	wg.Wait()
 	b := newBuilder(opt)
-	for _, name := range names {
-		data, err := fs.ReadFile(fsys, name)
-		if err != nil {
-			b.problem(Problem{File: name, Reason: err.Error()})
-			continue
-		}
-		b.addFile(name, data)
+	for i, name := range names {
+		b.addParsed(name, parsed[i].docs, parsed[i].err)
 	}
 	rs := b.build()
 	rs.LoadTime = time.Since(start)
@@ -163,11 +186,23 @@ func newBuilder(opt Options) *builder {
 
 func (b *builder) problem(p Problem) { b.rs.Problems = append(b.rs.Problems, p) }
 
+type parsedFile struct {
+	docs []document
+	err  error
+}
+
 func (b *builder) addFile(name string, data []byte) {
-	b.rs.Files++
 	docs, err := parseDocuments(data)
 	if err != nil {
-		b.problem(Problem{File: name, Reason: "YAML: " + err.Error()})
+		err = fmt.Errorf("YAML: %w", err)
+	}
+	b.addParsed(name, docs, err)
+}
+
+func (b *builder) addParsed(name string, docs []document, err error) {
+	b.rs.Files++
+	if err != nil {
+		b.problem(Problem{File: name, Reason: err.Error()})
 	}
 	for _, d := range docs {
 		r := &Rule{File: name, Document: d.index + 1}
@@ -288,7 +323,10 @@ func (b *builder) build() *Ruleset {
 				rs.win.add(r)
 				continue
 			}
-			rs.byFam[f] = append(rs.byFam[f], r)
+			if rs.byFam[f] == nil {
+				rs.byFam[f] = &bucket{}
+			}
+			rs.byFam[f].add(r)
 		}
 	}
 	return rs
@@ -309,15 +347,15 @@ func problemOf(r *Rule, err error) Problem {
 // event id, so no rule is tested against a channel or id it cannot match.
 type winIndex struct {
 	chans map[string]int    // folded channel name → id (1-based)
-	byEID []map[int][]*Rule // per channel id (0: rules for any channel)
-	any   [][]*Rule         // per channel id: rules for any event id
+	byEID []map[int]*bucket // per channel id (0: rules for any channel)
+	any   []*bucket         // per channel id: rules for any event id
 }
 
 func (w *winIndex) channel(name string) int {
 	if w.chans == nil {
 		w.chans = map[string]int{}
-		w.byEID = []map[int][]*Rule{{}}
-		w.any = [][]*Rule{nil}
+		w.byEID = []map[int]*bucket{{}}
+		w.any = []*bucket{{}}
 	}
 	if name == "" {
 		return 0
@@ -327,8 +365,8 @@ func (w *winIndex) channel(name string) int {
 	if !ok {
 		id = len(w.byEID)
 		w.chans[k] = id
-		w.byEID = append(w.byEID, map[int][]*Rule{})
-		w.any = append(w.any, nil)
+		w.byEID = append(w.byEID, map[int]*bucket{})
+		w.any = append(w.any, &bucket{})
 	}
 	return id
 }
@@ -341,11 +379,16 @@ func (w *winIndex) add(r *Rule) {
 	for _, ch := range chans {
 		c := w.channel(ch)
 		if r.eventIDs == nil {
-			w.any[c] = append(w.any[c], r)
+			w.any[c].add(r)
 			continue
 		}
 		for _, id := range r.eventIDs {
-			w.byEID[c][id] = append(w.byEID[c][id], r)
+			b := w.byEID[c][id]
+			if b == nil {
+				b = &bucket{}
+				w.byEID[c][id] = b
+			}
+			b.add(r)
 		}
 	}
 }

@@ -8,6 +8,13 @@ package sigma
 // bucket table over the folded value), and a rule whose clause has no hit
 // is rejected without running its detection logic.
 
+import (
+	"math/bits"
+	"slices"
+
+	"github.com/loupe-sec/loupe/internal/detect"
+)
+
 // minPreLiteral is the shortest literal worth indexing.
 const minPreLiteral = 2
 
@@ -259,6 +266,71 @@ func (x *Engine) scan(f *fieldLits) {
 			l := f.lits[j-1]
 			if len(low)-i >= len(l) && low[i:i+len(l)] == l {
 				x.hit(f.ids[j-1])
+			}
+		}
+	}
+}
+
+// bucket is one set of candidate rules (a channel and event id, or a
+// family). Rules with a clause are reached through the literals their
+// clause names, so a rule none of whose literals occurs is never touched.
+type bucket struct {
+	always []*Rule           // rules without a clause, in load order
+	byLit  map[int32][]*Rule // literal id → rules whose clause names it
+	fields []*fieldLits      // fields to scan for the clauses
+	gated  []*Rule           // rules with a clause, for the fallback
+}
+
+func (b *bucket) add(r *Rule) {
+	if r.pre == nil {
+		b.always = append(b.always, r)
+		return
+	}
+	if b.byLit == nil {
+		b.byLit = map[int32][]*Rule{}
+	}
+	b.gated = append(b.gated, r)
+	for _, pl := range r.pre {
+		b.byLit[pl.id] = append(b.byLit[pl.id], r)
+		if !slices.Contains(b.fields, pl.f) {
+			b.fields = append(b.fields, pl.f)
+		}
+	}
+}
+
+// run evaluates the rules of b that can match the current event.
+func (x *Engine) run(b *bucket, emit func(detect.Detection)) {
+	if b == nil {
+		return
+	}
+	s := &x.pre
+	open := false
+	for _, f := range b.fields {
+		if s.scanned[f.n] != x.gen {
+			x.scan(f)
+		}
+		open = open || s.open[f.n]
+	}
+	for _, r := range b.always {
+		x.try(r, emit)
+	}
+	if open { // an array value: literal hits do not tell; test every clause
+		for _, r := range b.gated {
+			if x.stamp[r.index] != x.gen && x.passes(r) {
+				x.stamp[r.index] = x.gen
+				x.try(r, emit)
+			}
+		}
+		return
+	}
+	for _, w := range s.set {
+		for word := s.hits[w]; word != 0; word &= word - 1 {
+			id := w<<6 | int32(bits.TrailingZeros64(word))
+			for _, r := range b.byLit[id] {
+				if x.stamp[r.index] != x.gen {
+					x.stamp[r.index] = x.gen
+					x.try(r, emit)
+				}
 			}
 		}
 	}
