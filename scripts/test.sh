@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The whole test suite: vet, all tests (against a real PostgreSQL and a real
-# VictoriaLogs it starts on loopback), the race detector on the server, CLI
+# The whole test suite: vet, all tests (against a real PostgreSQL, a real
+# VictoriaLogs and a real Ollama with a tiny generated model it starts on
+# loopback), the race detector on the server, CLI
 # and store, and a short run of every fuzz target. Needs Go; installs
-# Debian's curl and postgresql packages when they are missing.
+# Debian's curl and postgresql packages when they are missing (and
+# scripts/ollama.sh the headers it builds Ollama with).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,12 +21,20 @@ if ! command -v curl >/dev/null || [ ! -x /usr/lib/postgresql/15/bin/pg_ctl ]; t
   fi
 fi
 
-echo "== PostgreSQL and VictoriaLogs (real servers for the store and log-store tests)"
-trap 'scripts/victorialogs.sh stop; scripts/postgres.sh stop' EXIT
+echo "== PostgreSQL, VictoriaLogs and Ollama (real servers for the store, log-store and LLM tests)"
+trap 'scripts/ollama.sh stop; scripts/victorialogs.sh stop; scripts/postgres.sh stop' EXIT
 LOUPE_PG_DSN=$(scripts/postgres.sh start)
 export LOUPE_PG_DSN
 LOUPE_VLOGS_URL=$(scripts/victorialogs.sh start)
 export LOUPE_VLOGS_URL
+# Ollama is built from source once per machine (cached in ~/.cache/loupe);
+# if that build fails the LLM integration tests skip, said loudly here.
+if scripts/ollama.sh build; then
+  LOUPE_OLLAMA_URL=$(scripts/ollama.sh start)
+  export LOUPE_OLLAMA_URL LOUPE_OLLAMA_MODEL=loupe-tiny
+else
+  echo "!! WARNING: Ollama could not be built (see above): the real-Ollama tests will skip"
+fi
 
 echo "== go test"
 go test -count=1 ./...
