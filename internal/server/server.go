@@ -57,11 +57,13 @@ type Server struct {
 	metrics *metrics.Metrics
 	invest  *investigations               // the investigation API, once SetInvestigations is called
 	sigma   atomic.Pointer[sigma.Ruleset] // Sigma rules for new streams; nil = built-in rules only
-	pages   struct {                      // the investigation pages (internal/web), made at first use
+	deep    atomic.Pointer[deep.Analyst]  // language-model stage for new streams; nil = offline only
+
+	// pages are the investigation pages (internal/web), made at first use.
+	pages struct {
 		once sync.Once
 		h    *web.Handler
 	}
-	deep    atomic.Pointer[deep.Analyst]  // language-model stage for new streams; nil = offline only
 
 	// streamEnded, when set, is called after each stream's pipeline has
 	// finished; tests use it to see that a disconnect stops the work.

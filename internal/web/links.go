@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/json"
 	"net/url"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -14,7 +15,8 @@ import (
 // sourceInfo is what the pages need from an investigation's source.
 type sourceInfo struct {
 	Kind   string
-	Label  string // short description: a path, a query, an index
+	Label  string // description: the paths, a query, an index
+	Short  string // Label with file names instead of whole paths, for the list
 	Query  string // the Loki or VictoriaLogs query, when there is one
 	Sketch string // Timesketch sketch id from the parameters
 }
@@ -81,6 +83,16 @@ func describeSource(src store.Source) sourceInfo {
 		si.Label = si.Query
 	default:
 		si.Label = str("path", "paths")
+		var names []string
+		for _, p := range strings.Split(si.Label, ", ") {
+			names = append(names, path.Base(p))
+		}
+		if si.Label != "" {
+			si.Short = strings.Join(names, ", ")
+		}
+	}
+	if si.Short == "" {
+		si.Short = si.Label
 	}
 	return si
 }
