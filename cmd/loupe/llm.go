@@ -24,7 +24,7 @@ type llmFlags struct {
 	reasoning                bool // serve: use the configured llm.provider
 	timeout                  time.Duration
 	maxCalls, concurrency    int
-	perMinute                int
+	perMinute, tokensPerMin  int
 }
 
 // bindLLMFlags binds the flags of loupe analyze.
@@ -51,6 +51,7 @@ func (f *llmFlags) bindLimits(fs *flag.FlagSet) {
 	fs.IntVar(&f.maxCalls, "llm-max-calls", deep.DefaultMaxCalls, "model calls per run (also at most one per 10000 events)")
 	fs.IntVar(&f.concurrency, "llm-concurrency", 4, "model calls in flight")
 	fs.IntVar(&f.perMinute, "llm-calls-per-minute", 60, "model calls per minute (token bucket)")
+	fs.IntVar(&f.tokensPerMin, "llm-tokens-per-minute", 200000, "model tokens per minute, prompts estimated (token bucket)")
 }
 
 // enabled reports whether a provider was named.
@@ -88,8 +89,8 @@ func (f *llmFlags) check() error {
 	default:
 		return fmt.Errorf("--llm: %q is not ollama, openai or anthropic", f.provider)
 	}
-	if f.timeout <= 0 || f.maxCalls <= 0 || f.concurrency <= 0 || f.perMinute <= 0 {
-		return fmt.Errorf("--llm-timeout, --llm-max-calls, --llm-concurrency and --llm-calls-per-minute must be positive")
+	if f.timeout <= 0 || f.maxCalls <= 0 || f.concurrency <= 0 || f.perMinute <= 0 || f.tokensPerMin <= 0 {
+		return fmt.Errorf("--llm-timeout, --llm-max-calls, --llm-concurrency, --llm-calls-per-minute and --llm-tokens-per-minute must be positive")
 	}
 	return nil
 }
@@ -103,7 +104,8 @@ func newAnalyst(cfg config.Config, f *llmFlags, log *slog.Logger, cache bool) (*
 	}
 	dc := deep.Config{
 		Provider: p,
-		Limits:   llm.Limits{Concurrency: f.concurrency, CallsPerMinute: f.perMinute, Timeout: f.timeout},
+		Limits: llm.Limits{Concurrency: f.concurrency, CallsPerMinute: f.perMinute, TokensPerMinute: f.tokensPerMin,
+			Timeout: f.timeout},
 		MaxCalls: f.maxCalls,
 		Log:      log,
 	}

@@ -7,6 +7,11 @@
 // given to New is wrapped so that 429 and 5xx answers are retried here, at
 // most twice, with exponential backoff and jitter, honouring Retry-After.
 // A call's deadline comes from its context.
+//
+// Guard wraps a Provider for work at scale: bounded concurrency, token
+// buckets of calls and tokens per minute, a per-call timeout and a circuit
+// breaker (open after consecutive failures, one half-open probe after a
+// cooldown). Cache keeps validated answers by key with a TTL, in memory.
 package llm
 
 import (
