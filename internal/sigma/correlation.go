@@ -65,6 +65,9 @@ func compileCorrelation(r *Rule, n *ynode) (*correlation, error) {
 	if g := n.get("generate"); g != nil {
 		c.generate = g.str() == "true"
 	}
+	if r.generateTop {
+		c.generate = true
+	}
 	if al := n.get("aliases"); al != nil && al.kind == kMap {
 		c.aliases = map[string]map[string]string{}
 		for i, alias := range al.keys {

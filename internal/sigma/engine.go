@@ -234,9 +234,6 @@ func (x *Engine) test(t *fieldTest) bool {
 		})
 		return found
 	}
-	if t.null && v.s == "" {
-		return true
-	}
 	low := ""
 	if !t.cased && (t.kind == tStr || t.kind == tRef) {
 		low = x.low(v)
@@ -252,9 +249,6 @@ func (x *Engine) testValue(t *fieldTest, s, low string) bool {
 		target := low
 		if t.cased {
 			target = s
-		}
-		if t.null && s == "" {
-			return true
 		}
 		if t.all {
 			for i := range t.pats {

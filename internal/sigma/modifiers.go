@@ -43,7 +43,7 @@ type fieldTest struct {
 	kind  testKind
 	all   bool // every value must match (|all); otherwise one is enough
 	cased bool
-	null  bool // a null value was listed: missing, null or empty matches
+	null  bool // a null value was listed: a missing or JSON null field matches
 
 	pats   []pattern
 	res    []*regexp.Regexp
@@ -210,7 +210,10 @@ func (c *compileCtx) compileFieldTest(key string, val *ynode, keyword bool) (*fi
 		return t, nil
 	}
 
-	// String values.
+	// String values. Encoded values are byte patterns: compared exactly.
+	if slicesContains(transforms, "base64") || slicesContains(transforms, "base64offset") {
+		t.cased = true
+	}
 	if keyword && match == "" {
 		match = "contains" // a keyword is found anywhere in the text
 	}
@@ -268,7 +271,11 @@ func (c *compileCtx) expandValue(v *ynode, transforms []string) ([]sigmaString, 
 			case "expand":
 				next = append(next, s)
 			case "windash":
-				next = append(next, windash(s)...)
+				vs, err := windash(s)
+				if err != nil {
+					return nil, err
+				}
+				next = append(next, vs...)
 			default:
 				if s.hasWildcard() {
 					return nil, unsupportedf("wildcard: wildcards inside a %s-encoded value", tr)
@@ -336,36 +343,63 @@ func utf16Bytes(s string, be, bom bool) string {
 // windashChars are what Windows command lines accept in place of '-'.
 var windashChars = []string{"-", "/", "\u2013", "\u2014", "\u2015"}
 
-// windash returns the value with every option dash ('-' or '/' at the
-// start of a word: after a non-word character or the start, before a word
-// character) replaced by each of windashChars in turn.
-func windash(v sigmaString) []sigmaString {
-	found := false
+// maxWindashPositions bounds the option dashes one windash value may
+// hold: each is varied independently, 5^n alternatives.
+const maxWindashPositions = 4
+
+// windash returns every variant of the value where each option dash ('-'
+// or '/' at the start of a word: after a non-word character or the start,
+// before a word character) is, independently, one of windashChars.
+func windash(v sigmaString) ([]sigmaString, error) {
+	n := 0
 	for _, p := range v {
-		if p.wild == 0 && len(dashPositions(p.lit)) > 0 {
-			found = true
+		if p.wild == 0 {
+			n += len(dashPositions(p.lit))
 		}
 	}
-	if !found {
-		return []sigmaString{v}
+	if n == 0 {
+		return []sigmaString{v}, nil
 	}
-	out := make([]sigmaString, 0, len(windashChars))
-	for _, d := range windashChars {
-		out = append(out, v.mapLiterals(func(lit string) string {
-			pos := dashPositions(lit)
-			if len(pos) == 0 {
-				return lit
+	if n > maxWindashPositions {
+		return nil, unsupportedf("windash: more than %d option dashes in one value", maxWindashPositions)
+	}
+	out := []sigmaString{nil}
+	for _, p := range v {
+		var alts []piece
+		if p.wild != 0 {
+			alts = []piece{p}
+		} else {
+			for _, lit := range dashVariants(p.lit) {
+				alts = append(alts, piece{lit: lit})
 			}
-			var b strings.Builder
-			last := 0
-			for _, i := range pos {
-				b.WriteString(lit[last:i])
-				b.WriteString(d)
-				last = i + 1
+		}
+		next := make([]sigmaString, 0, len(out)*len(alts))
+		for _, prefix := range out {
+			for _, a := range alts {
+				next = append(next, append(prefix[:len(prefix):len(prefix)], a))
 			}
-			b.WriteString(lit[last:])
-			return b.String()
-		}))
+		}
+		out = next
+	}
+	return out, nil
+}
+
+// dashVariants returns lit with its option dashes varied independently.
+func dashVariants(lit string) []string {
+	out := []string{""}
+	last := 0
+	for _, i := range dashPositions(lit) {
+		next := make([]string, 0, len(out)*len(windashChars))
+		for _, prefix := range out {
+			for _, d := range windashChars {
+				next = append(next, prefix+lit[last:i]+d)
+			}
+		}
+		out = next
+		last = i + 1
+	}
+	for k := range out {
+		out[k] += lit[last:]
 	}
 	return out
 }

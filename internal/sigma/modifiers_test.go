@@ -127,6 +127,29 @@ func TestBase64(t *testing.T) {
 	checkRule(t, "sel:\n    a|base64offset|contains: 'hello'\ncondition: sel", matchCase{`{"a":"aGVsbDBvIHdvcmxk"}`, false})
 }
 
+func TestBase64OffsetValues(t *testing.T) {
+	for _, c := range []struct {
+		in, mods string
+		want     []string
+	}{
+		{"/bin/bash", "base64offset", []string{"L2Jpbi9iYXNo", "9iaW4vYmFza", "vYmluL2Jhc2"}},
+		{"Invoke", "utf16le|base64offset", []string{"SQBuAHYAbwBrAGUA"}},
+	} {
+		r := compileOne(t, "sel:\n    a|"+c.mods+"|contains: '"+c.in+"'\ncondition: sel", Options{})
+		test := r.searches[0].alts[0][0]
+		for i, w := range c.want {
+			if p := test.pats[i]; p.kind != patContains || p.lit != w {
+				t.Errorf("%s|%s value %d: %+v, want contains %q", c.in, c.mods, i, p, w)
+			}
+		}
+	}
+	// Which encodings of "Test" hold it at some offset.
+	checkRule(t, "sel:\n    Data|base64offset|contains: Test\ncondition: sel",
+		matchCase{`{"Data":"VGVzdGluZw=="}`, true}, matchCase{`{"Data":"eFRlc3Rpbmc="}`, true}, matchCase{`{"Data":"eHhUZXN0aW5n"}`, true},
+		matchCase{`{"Data":"QVRlc3Qh"}`, true}, matchCase{`{"Data":"VGVzbGE="}`, false},
+		matchCase{`{"Data":"vgvzdgluzw=="}`, false}) // base64 is compared exactly
+}
+
 func TestUTF16(t *testing.T) {
 	// "IEX" as UTF-16LE then base64: SQBFAFgA
 	checkRule(t, "sel:\n    a|wide|base64offset|contains: 'IEX'\ncondition: sel",
@@ -141,6 +164,11 @@ func TestWindash(t *testing.T) {
 	checkRule(t, d, matchCase{`{"a":"powershell -exec bypass"}`, true}, matchCase{`{"a":"powershell /exec bypass"}`, true},
 		matchCase{`{"a":"powershell \u2013exec bypass"}`, true}, matchCase{`{"a":"powershell \u2014exec bypass"}`, true},
 		matchCase{`{"a":"powershell \u2015exec bypass"}`, true}, matchCase{`{"a":"powershell +exec bypass"}`, false})
+	// Each option dash varies on its own.
+	checkRule(t, "sel:\n    a|windash|contains: 'taskkill -f -im'\ncondition: sel",
+		matchCase{`{"a":"taskkill /f /im x.exe"}`, true}, matchCase{`{"a":"taskkill -f /im x.exe"}`, true},
+		matchCase{`{"a":"taskkill \u2013f \u2014im x.exe"}`, true}, matchCase{`{"a":"taskkill \u2015f /im x.exe"}`, true},
+		matchCase{`{"a":"taskkill +f /im x.exe"}`, false})
 	// A dash inside a word is not an option dash.
 	checkRule(t, "sel:\n    a|windash: 'x-y'\ncondition: sel", matchCase{`{"a":"x/y"}`, false}, matchCase{`{"a":"x-y"}`, true})
 }
@@ -179,8 +207,9 @@ func TestExpand(t *testing.T) {
 }
 
 func TestNull(t *testing.T) {
+	// null is a missing or null field; an empty string is a value.
 	checkRule(t, "sel:\n    a: null\ncondition: sel",
-		matchCase{`{}`, true}, matchCase{`{"a":null}`, true}, matchCase{`{"a":""}`, true}, matchCase{`{"a":"x"}`, false})
+		matchCase{`{}`, true}, matchCase{`{"a":null}`, true}, matchCase{`{"a":""}`, false}, matchCase{`{"a":"x"}`, false})
 	checkRule(t, "sel:\n    a: ''\ncondition: sel", matchCase{`{"a":""}`, true}, matchCase{`{"a":"x"}`, false}, matchCase{`{}`, false})
 	checkRule(t, "sel:\n    a:\n        - null\n        - x\ncondition: sel", matchCase{`{}`, true}, matchCase{`{"a":"X"}`, true}, matchCase{`{"a":"y"}`, false})
 }
@@ -244,6 +273,7 @@ func TestUnsupportedAndInvalid(t *testing.T) {
 		{"sel:\n    a|expand: '%x%'\ncondition: sel", true, "expand: placeholder %x% not configured"},
 		{"sel:\n    a: x\ncondition: sel | count() > 5", true, "aggregation:"},
 		{"sel:\n    a|base64: 'a*b'\ncondition: sel", true, "wildcard:"},
+		{"sel:\n    a|windash: '-a -b -c -d -e'\ncondition: sel", true, "windash: more than 4"},
 		{"sel:\n    a: x\ncondition: sel and other", false, "unknown search identifier"},
 		{"sel:\n    a: x\ncondition: 1 of nothing*", false, "matches no search identifier"},
 		{"sel:\n    a: x\ncondition: (sel", false, "missing )"},

@@ -33,8 +33,11 @@ type Rule struct {
 	cond     *cond
 	eventIDs []int // required Windows event ids, for the index; nil = any
 	generate bool  // emit its own matches (false when only feeding a correlation)
-	corrs    []*correlation
-	pre      []preLit // literal clause for the prefilter; nil = always evaluated
+	// generateTop is a top-level "generate: true" of a correlation rule
+	// (accepted beside the one inside the correlation section).
+	generateTop bool
+	corrs       []*correlation
+	pre         []preLit // literal clause for the prefilter; nil = always evaluated
 
 	attr     finding.Rule
 	tactic   attack.Tactic
@@ -66,6 +69,7 @@ func parseMeta(n *ynode, r *Rule) error {
 	}
 	r.References = n.get("references").strs()
 	r.Tags = n.get("tags").strs()
+	r.generateTop = n.get("generate").str() == "true"
 	if ls := n.get("logsource"); ls != nil {
 		if ls.kind != kMap {
 			return fmt.Errorf("logsource is %s, not a mapping", describe(ls))
