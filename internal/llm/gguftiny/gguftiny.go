@@ -2,9 +2,10 @@
 // that Ollama (through llama.cpp) loads and runs, so that loupe's providers
 // can be tested against a real Ollama server without downloading weights.
 //
-// The model is a Llama-architecture transformer (one layer, width 64, a
-// SentencePiece-style vocabulary of about 370 tokens: the control tokens
-// of Template, the 256 byte tokens and the printable ASCII characters) whose
+// The model is a Llama-architecture transformer (by default one layer,
+// width 64, F32 weights, 350 KiB; a SentencePiece-style vocabulary of 359
+// tokens: the control tokens of Template, the 256 byte tokens, the
+// printable ASCII characters and the tool-call token below) whose
 // layer weights are random and small. Its embedding and output matrices are
 // built so that the model behaves as a bigram table for the handful of
 // tokens that JSON is made of: after a quote it prefers the letters of
