@@ -343,6 +343,10 @@ func (r *Run) Finish(ctx context.Context, yield func(*finding.Finding) bool) {
 		jobs = append(jobs, b)
 	}
 	r.a.Stats.SkippedByBudget.Add(int64(s.SkippedByBudget))
+	if s.SkippedByBudget > 0 {
+		s.Reasons = append(s.Reasons, fmt.Sprintf("%d clusters not sent: over the run's budget of %d calls and %d tokens",
+			s.SkippedByBudget, s.Budget, cfg.RunTokens))
+	}
 
 	results := make(chan outcome)
 	work := make(chan *batch)

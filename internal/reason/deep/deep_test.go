@@ -510,3 +510,34 @@ func TestEnrich(t *testing.T) {
 		t.Errorf("%d enriched findings, summary says %d", enriched, sum.Enriched)
 	}
 }
+
+// With one call per run, the highest-priority clusters are sent and the
+// rest are counted as skipped, with the reason in the summary.
+func TestBudget(t *testing.T) {
+	data := corpus(t)
+	s := llmtest.New(t, llm.Ollama, func(_ int, c llmtest.Call) llmtest.Reply { return llmtest.Reply{Text: goodAnswer(t, c.Body)} })
+	p, err := llm.New(llm.Ollama, "m", s.BaseURL(), "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := deep.New(deep.Config{Provider: p}) // defaults: one call per 10000 events, so one call here
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, st := run(t, data, a)
+	sum := st.LLM.Load()
+	if sum.Budget != 1 || sum.Calls != 1 || len(s.Calls()) != 1 || sum.SkippedByBudget != sum.Candidates-sum.Sent || sum.SkippedByBudget == 0 {
+		t.Fatalf("summary %+v", sum)
+	}
+	if !slices.ContainsFunc(sum.Reasons, func(r string) bool { return strings.Contains(r, "budget") }) {
+		t.Errorf("reasons %q", sum.Reasons)
+	}
+	// The one call shows the clusters with the highest detection priority.
+	u := userText(t, s.Calls()[0].Body)
+	if !strings.Contains(u, "priority critical") && !strings.Contains(u, "priority high") {
+		t.Errorf("the only call shows no high-priority detection:\n%s", u)
+	}
+	if a.Stats.Calls.Load() != 1 || a.Stats.SkippedByBudget.Load() != int64(sum.SkippedByBudget) || a.Stats.Runs.Load() != 1 {
+		t.Errorf("analyst stats: calls %d skipped %d runs %d", a.Stats.Calls.Load(), a.Stats.SkippedByBudget.Load(), a.Stats.Runs.Load())
+	}
+}
