@@ -142,7 +142,7 @@ type Summary struct {
 	Events          int64         `json:"events"`
 	Clusters        int           `json:"clusters"`   // clusters held at the end
 	Candidates      int           `json:"candidates"` // clusters worth a call
-	Sent            int           `json:"sent"`       // clusters shown to the model (cache hits included)
+	Sent            int           `json:"sent"`       // clusters in the calls asked (cache hits and failed calls included)
 	Budget          int           `json:"budget"`     // calls allowed this run
 	Calls           int           `json:"calls"`      // model calls made, repairs included
 	Repairs         int           `json:"repairs"`
@@ -384,6 +384,10 @@ func (r *Run) Finish(ctx context.Context, yield func(*finding.Finding) bool) {
 			s.CacheHits++
 			r.a.Stats.CacheHits.Add(1)
 		}
+		r.a.Stats.Calls.Add(int64(o.calls)) // live, for metrics
+		r.a.Stats.Repairs.Add(int64(o.repairs))
+		r.a.Stats.InputTokens.Add(o.in)
+		r.a.Stats.OutputTokens.Add(o.out)
 		if stopped {
 			continue
 		}
@@ -397,10 +401,6 @@ func (r *Run) Finish(ctx context.Context, yield func(*finding.Finding) bool) {
 	}
 	wg.Wait()
 	s.LatencyP50, s.LatencyP95 = percentile(lat, 50), percentile(lat, 95)
-	r.a.Stats.Calls.Add(int64(s.Calls))
-	r.a.Stats.Repairs.Add(int64(s.Repairs))
-	r.a.Stats.InputTokens.Add(s.InputTokens)
-	r.a.Stats.OutputTokens.Add(s.OutputTokens)
 	r.a.Stats.Fallbacks.Add(int64(s.Fallbacks))
 	r.a.Stats.Findings.Add(int64(s.Findings))
 	r.a.Stats.Enriched.Add(int64(s.Enriched))
