@@ -104,8 +104,8 @@ func openLoki(ctx context.Context, s Spec, o *options) (iter.Seq2[*event.Event, 
 					next[k] = struct{}{}
 				}
 				var ev *event.Event
-				if jsonObject([]byte(e.line)) {
-					ev, err = rr.line([]byte(e.line), st.name, e.ts)
+				if jsonObject(readOnly(e.line)) {
+					ev, err = rr.line(readOnly(e.line), st.name, e.ts)
 				} else {
 					ev, err = rr.record(st.labels, e.line, st.name, e.ts)
 				}
@@ -161,7 +161,7 @@ func decodeLokiPage(body []byte) (*lokiPage, error) {
 	if !gjson.ValidBytes(body) {
 		return nil, fmt.Errorf("%w: not JSON: %q", errLokiResponse, excerpt(body))
 	}
-	root := gjson.ParseBytes(body)
+	root := gjson.Parse(view(body)) // entries point into body, never written again
 	if st := root.Get("status").String(); st != "success" {
 		return nil, fmt.Errorf("%w: status %q: %s", errLokiResponse, st, excerpt([]byte(root.Get("error").String())))
 	}

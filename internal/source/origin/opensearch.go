@@ -106,7 +106,9 @@ func decodeHits(body []byte) (hitPage, error) {
 	if !gjson.ValidBytes(body) {
 		return p, fmt.Errorf("%w: not JSON: %q", errSearchResponse, excerpt(body))
 	}
-	root := gjson.ParseBytes(body)
+	// The hits point into body (viewed as a string without a copy); body
+	// is never written to again.
+	root := gjson.Parse(view(body))
 	if !root.IsObject() {
 		return p, fmt.Errorf("%w: not a JSON object", errSearchResponse)
 	}

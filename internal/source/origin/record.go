@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/loupe-sec/loupe/internal/event"
 	"github.com/loupe-sec/loupe/internal/source"
@@ -22,6 +23,13 @@ type recordReader struct {
 
 // field is one label or stored field of a log-store record.
 type field struct{ key, value string }
+
+// view looks at b as a string without copying; b must not change after.
+func view(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// readOnly looks at s as bytes without copying, for callers that only read
+// (source.ParseLine copies its input).
+func readOnly(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 // jsonObject reports whether b looks like a JSON object (first non-space
 // byte '{'); ParseLine validates it.

@@ -167,8 +167,8 @@ func (r *vlogsRow) decode(line []byte) error {
 // record. The stream (labels) and time seed derived ids.
 func (r *vlogsRow) event(rr *recordReader) (*event.Event, error) {
 	name := "victorialogs" + r.stream
-	if jsonObject([]byte(r.msg)) {
-		return rr.line([]byte(r.msg), name, r.ts)
+	if jsonObject(readOnly(r.msg)) {
+		return rr.line(readOnly(r.msg), name, r.ts)
 	}
 	return rr.record(r.fields, r.msg, name, r.ts)
 }

@@ -184,31 +184,8 @@ func (s *Server) queryRange(w http.ResponseWriter, r *http.Request) {
 	}
 
 	s.mu.Lock()
-	var hits []hit
-	for _, key := range s.order {
-		st := s.streams[key]
-		if !sel.matchLabels(st.labels) {
-			continue
-		}
-		i, _ := slices.BinarySearchFunc(st.entries, start, func(e Entry, t int64) int { return cmp.Compare(e.Time, t) })
-		for ; i < len(st.entries) && st.entries[i].Time < end; i++ {
-			if sel.matchLine(st.entries[i].Line) {
-				hits = append(hits, hit{st, st.entries[i]})
-			}
-		}
-	}
+	hits := s.collect(sel, start, end, limit, backward)
 	s.mu.Unlock()
-	// Time order over all streams; ties ordered by stream, then by the
-	// stream's own order, the same way for both directions.
-	slices.SortStableFunc(hits, func(a, b hit) int {
-		if c := cmp.Compare(a.e.Time, b.e.Time); c != 0 {
-			if backward {
-				return -c
-			}
-			return c
-		}
-		return strings.Compare(a.st.key, b.st.key)
-	})
 	if s.ShuffleTies != nil {
 		s.mu.Lock()
 		for i := 0; i < len(hits); {
@@ -252,6 +229,72 @@ func (s *Server) queryRange(w http.ResponseWriter, r *http.Request) {
 			"stats":      map[string]any{},
 		},
 	})
+}
+
+// collect returns the first limit matching entries of [start, end) in the
+// direction's time order, plus every further entry sharing the last one's
+// timestamp (so ties can be shuffled before the page is cut). Streams are
+// merged entry by entry; ties go to the stream whose labels sort first, and
+// within a stream to the order entries were pushed in.
+func (s *Server) collect(sel *selector, start, end int64, limit int, backward bool) []hit {
+	type cursor struct {
+		st     *stream
+		lo, hi int // entries not taken yet: [lo, hi)
+	}
+	var cs []*cursor
+	for _, key := range s.order {
+		st := s.streams[key]
+		if !sel.matchLabels(st.labels) {
+			continue
+		}
+		lo, _ := slices.BinarySearchFunc(st.entries, start, func(e Entry, t int64) int { return cmp.Compare(e.Time, t) })
+		hi, _ := slices.BinarySearchFunc(st.entries, end, func(e Entry, t int64) int { return cmp.Compare(e.Time, t) })
+		if lo < hi {
+			cs = append(cs, &cursor{st, lo, hi})
+		}
+	}
+	slices.SortFunc(cs, func(a, b *cursor) int { return strings.Compare(a.st.key, b.st.key) })
+	next := func(c *cursor) (Entry, bool) {
+		for c.lo < c.hi {
+			i := c.lo
+			if backward {
+				i = c.hi - 1
+			}
+			if e := c.st.entries[i]; sel.matchLine(e.Line) {
+				return e, true
+			}
+			if backward {
+				c.hi--
+			} else {
+				c.lo++
+			}
+		}
+		return Entry{}, false
+	}
+	var hits []hit
+	for {
+		best := -1
+		var bestE Entry
+		for i, c := range cs {
+			e, ok := next(c)
+			if !ok {
+				continue
+			}
+			if best < 0 || (!backward && e.Time < bestE.Time) || (backward && e.Time > bestE.Time) {
+				best, bestE = i, e
+			}
+		}
+		if best < 0 || (len(hits) >= limit && bestE.Time != hits[len(hits)-1].e.Time) {
+			return hits
+		}
+		c := cs[best]
+		hits = append(hits, hit{c.st, bestE})
+		if backward {
+			c.hi--
+		} else {
+			c.lo++
+		}
+	}
 }
 
 func parseTime(s string, def int64) (int64, error) {

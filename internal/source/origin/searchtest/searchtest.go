@@ -67,12 +67,76 @@ type scroll struct {
 	expires time.Time
 }
 
+// hitOut is one hit with its sort values; its JSON is written by hand
+// (encoding/json would re-validate every _source).
 type hitOut struct {
-	Index  string          `json:"_index"`
-	ID     string          `json:"_id"`
-	Score  *float64        `json:"_score"`
-	Source json.RawMessage `json:"_source"`
-	Sort   []any           `json:"sort,omitempty"`
+	doc  *Doc
+	sort []sortValue
+}
+
+// sortValue is one sort value: a number, a string, or missing.
+type sortValue struct {
+	missing bool
+	num     bool
+	f       float64
+	s       string
+	raw     string // JSON text
+}
+
+func (h *hitOut) appendJSON(b []byte) []byte {
+	b = append(b, `{"_index":`...)
+	b = strconv.AppendQuote(b, h.doc.Index)
+	b = append(b, `,"_id":`...)
+	b = strconv.AppendQuote(b, h.doc.ID)
+	if len(h.sort) == 0 {
+		b = append(b, `,"_score":1.0`...)
+	} else {
+		b = append(b, `,"_score":null`...)
+	}
+	b = append(b, `,"_source":`...)
+	b = append(b, h.doc.Source...)
+	if len(h.sort) > 0 {
+		b = append(b, `,"sort":[`...)
+		for i, v := range h.sort {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			if v.missing {
+				b = append(b, "null"...)
+			} else {
+				b = append(b, v.raw...)
+			}
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}')
+}
+
+// writePage writes a search or scroll response.
+func writePage(w http.ResponseWriter, scrollID string, total int, page []hitOut) {
+	n := 256
+	for i := range page {
+		n += len(page[i].doc.Source) + len(page[i].doc.ID) + len(page[i].doc.Index) + 96
+	}
+	b := make([]byte, 0, n)
+	b = append(b, '{')
+	if scrollID != "" {
+		b = append(b, `"_scroll_id":`...)
+		b = strconv.AppendQuote(b, scrollID)
+		b = append(b, ',')
+	}
+	b = append(b, `"took":1,"timed_out":false,"_shards":{"total":1,"successful":1,"skipped":0,"failed":0},"hits":{"total":{"value":`...)
+	b = strconv.AppendInt(b, int64(total), 10)
+	b = append(b, `,"relation":"eq"},"max_score":null,"hits":[`...)
+	for i := range page {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = page[i].appendJSON(b)
+	}
+	b = append(b, "]}}\n"...)
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(b)
 }
 
 // New starts a server; Close it when done.
@@ -220,7 +284,8 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, indexPattern str
 
 	s.mu.Lock()
 	var hits []hitOut
-	for _, d := range s.docs {
+	for i := range s.docs {
+		d := &s.docs[i]
 		if !indexMatches(indexPattern, d.Index) {
 			continue
 		}
@@ -237,29 +302,28 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, indexPattern str
 		if !ok {
 			continue
 		}
-		h := hitOut{Index: d.Index, ID: d.ID, Source: d.Source}
+		h := hitOut{doc: d}
 		for _, so := range sorts {
 			if so.field == "_doc" {
-				h.Sort = append(h.Sort, len(hits))
+				h.sort = append(h.sort, sortValue{num: true, f: float64(i), raw: strconv.Itoa(i)})
 				continue
 			}
 			v := src.Get(escapePath(so.field))
-			if v.Exists() {
-				h.Sort = append(h.Sort, v.Value())
-			} else {
-				h.Sort = append(h.Sort, nil)
+			switch {
+			case !v.Exists() || v.Type == gjson.Null:
+				h.sort = append(h.sort, sortValue{missing: true})
+			case v.Type == gjson.Number:
+				h.sort = append(h.sort, sortValue{num: true, f: v.Num, raw: v.Raw})
+			default:
+				h.sort = append(h.sort, sortValue{s: v.String(), raw: strconv.Quote(v.String())})
 			}
-		}
-		if len(sorts) == 0 {
-			one := 1.0
-			h.Score = &one
 		}
 		hits = append(hits, h)
 	}
 	s.mu.Unlock()
 	slices.SortStableFunc(hits, func(a, b hitOut) int {
 		for i, so := range sorts {
-			if c := compareValues(a.Sort[i], b.Sort[i], so.desc); c != 0 {
+			if c := compareSort(a.sort[i], b.sort[i], so.desc); c != 0 {
 				return c
 			}
 		}
@@ -267,19 +331,14 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, indexPattern str
 	})
 	total := len(hits)
 	page := hits[:min(size, len(hits))]
-	resp := map[string]any{
-		"took": 1, "timed_out": false,
-		"_shards": map[string]int{"total": 1, "successful": 1, "skipped": 0, "failed": 0},
-		"hits":    map[string]any{"total": map[string]any{"value": total, "relation": "eq"}, "max_score": nil, "hits": nonNil(page)},
-	}
+	scrollID := ""
 	if keep != "" {
-		id := newScrollID()
+		scrollID = newScrollID()
 		s.mu.Lock()
-		s.scrolls[id] = &scroll{hits: hits, pos: len(page), size: size, expires: time.Now().Add(keepFor)}
+		s.scrolls[scrollID] = &scroll{hits: hits, pos: len(page), size: size, expires: time.Now().Add(keepFor)}
 		s.mu.Unlock()
-		resp["_scroll_id"] = id
 	}
-	writeJSON(w, resp)
+	writePage(w, scrollID, total, page)
 }
 
 func (s *Server) scrollNext(w http.ResponseWriter, r *http.Request) {
@@ -321,11 +380,7 @@ func (s *Server) scrollNext(w http.ResponseWriter, r *http.Request) {
 	end := min(sc.pos+sc.size, len(sc.hits))
 	page := sc.hits[sc.pos:end]
 	sc.pos = end
-	writeJSON(w, map[string]any{
-		"_scroll_id": id, "took": 1, "timed_out": false,
-		"_shards": map[string]int{"total": 1, "successful": 1, "skipped": 0, "failed": 0},
-		"hits":    map[string]any{"total": map[string]any{"value": len(sc.hits), "relation": "eq"}, "max_score": nil, "hits": nonNil(page)},
-	})
+	writePage(w, id, len(sc.hits), page)
 }
 
 func (s *Server) clear(w http.ResponseWriter, r *http.Request, pathIDs []string) {
@@ -373,13 +428,6 @@ func (s *Server) clear(w http.ResponseWriter, r *http.Request, pathIDs []string)
 		return
 	}
 	writeJSON(w, map[string]any{"succeeded": true, "num_freed": freed})
-}
-
-func nonNil(h []hitOut) []hitOut {
-	if h == nil {
-		return []hitOut{}
-	}
-	return h
 }
 
 func newScrollID() string {
@@ -458,7 +506,29 @@ func parseSort(v gjson.Result) ([]sortKey, *apiError) {
 	return out, bad
 }
 
-// compareValues orders sort values; nil (missing) sorts last either way.
+// compareSort orders sort values; a missing value sorts last either way.
+func compareSort(a, b sortValue, desc bool) int {
+	switch {
+	case a.missing && b.missing:
+		return 0
+	case a.missing:
+		return 1
+	case b.missing:
+		return -1
+	}
+	var c int
+	if a.num && b.num {
+		c = cmp.Compare(a.f, b.f)
+	} else {
+		c = strings.Compare(a.s, b.s)
+	}
+	if desc {
+		return -c
+	}
+	return c
+}
+
+// compareValues orders two JSON values (range bounds); nil sorts last.
 func compareValues(a, b any, desc bool) int {
 	switch {
 	case a == nil && b == nil:
