@@ -328,6 +328,8 @@ func builtin(f family, name string) []fieldSource {
 			return srcs(typed(efProgram))
 		case "CommandLine":
 			return srcs(typed(efCommandLine))
+		case "Image": // auditd SYSCALL records name the executable exe=
+			return srcs(kv("exe"))
 		}
 		return srcs(kv(name))
 	}
