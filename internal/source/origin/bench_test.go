@@ -40,6 +40,18 @@ func reportRate(b *testing.B, perOp int) {
 	b.ReportMetric(float64(perOp)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
 
+// benchOrigin reads spec b.N times; every read must yield want events.
+func benchOrigin(b *testing.B, spec Spec, want int) {
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if n := drain(b, spec); n != want {
+			b.Fatalf("%d events, want %d", n, want)
+		}
+	}
+	reportRate(b, want)
+}
+
 func BenchmarkLoki(b *testing.B) {
 	alerts := loadFalco(b, repoFile("testdata", "attack", "falco.jsonl"))
 	srv := lokitest.New()
@@ -50,14 +62,7 @@ func BenchmarkLoki(b *testing.B) {
 		srv.Push(a.labels, lokitest.Entry{Time: base + int64(i)*int64(time.Millisecond), Line: string(a.line)})
 	}
 	spec := Spec{Kind: KindLoki, URL: srv.URL, Query: `{rule=~".+"}`, Start: time.Unix(0, base), End: time.Unix(0, base+int64(benchEvents)*int64(time.Millisecond)), PageSize: 1000}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		if n := drain(b, spec); n != benchEvents {
-			b.Fatalf("%d events", n)
-		}
-	}
-	reportRate(b, benchEvents)
+	benchOrigin(b, spec, benchEvents)
 }
 
 func BenchmarkVictoriaLogs(b *testing.B) {
@@ -75,14 +80,7 @@ func BenchmarkVictoriaLogs(b *testing.B) {
 	vlogsInsert(b, base, run, lines, "output", "time", "hostname,rule,priority,source")
 	spec := Spec{Kind: KindVictoriaLogs, URL: base, Query: "loupe_run:=" + strconv.Quote(run), Start: t0, End: t0.Add(time.Hour)}
 	waitRows(b, spec, benchEvents)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		if n := drain(b, spec); n != benchEvents {
-			b.Fatalf("%d events", n)
-		}
-	}
-	reportRate(b, benchEvents)
+	benchOrigin(b, spec, benchEvents)
 }
 
 func BenchmarkOpenSearch(b *testing.B) {
@@ -95,14 +93,7 @@ func BenchmarkOpenSearch(b *testing.B) {
 	}
 	for _, slices := range []int{1, 4} {
 		b.Run(fmt.Sprintf("slices=%d", slices), func(b *testing.B) {
-			spec := Spec{Kind: KindOpenSearch, URL: srv.URL, Index: "bench", TimeField: "datetime", Slices: slices, PageSize: 1000}
-			b.ReportAllocs()
-			for b.Loop() {
-				if n := drain(b, spec); n != benchEvents {
-					b.Fatalf("%d events", n)
-				}
-			}
-			reportRate(b, benchEvents)
+			benchOrigin(b, Spec{Kind: KindOpenSearch, URL: srv.URL, Index: "bench", TimeField: "datetime", Slices: slices, PageSize: 1000}, benchEvents)
 		})
 	}
 }

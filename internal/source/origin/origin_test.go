@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -143,21 +144,14 @@ func TestWithFileRoot(t *testing.T) {
 }
 
 // velocidexEVTX is a test file shipped by www.velocidex.com/golang/evtx
-// v0.2.0 (Apache-2.0), read in place from the module cache.
+// v0.2.0 (Apache-2.0), read in place from where the go command keeps the
+// module.
 func velocidexEVTX(t testing.TB, name string) string {
 	t.Helper()
-	dir := os.Getenv("GOMODCACHE")
-	if dir == "" {
-		gp := os.Getenv("GOPATH")
-		if gp == "" {
-			home, _ := os.UserHomeDir()
-			gp = filepath.Join(home, "go")
-		}
-		dir = filepath.Join(filepath.SplitList(gp)[0], "pkg", "mod")
-	}
-	p := filepath.Join(dir, "www.velocidex.com", "golang", "evtx@v0.2.0", "testdata", name)
-	if !fileExists(p) {
-		t.Skipf("%s not in the module cache: run `go mod download www.velocidex.com/golang/evtx`", name)
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "www.velocidex.com/golang/evtx").Output()
+	p := filepath.Join(strings.TrimSpace(string(out)), "testdata", name)
+	if err != nil || !fileExists(p) {
+		t.Skipf("%s not found (%v): run `go mod download www.velocidex.com/golang/evtx`", name, err)
 	}
 	return p
 }

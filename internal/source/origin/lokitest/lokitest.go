@@ -427,22 +427,8 @@ func (s *selector) matchLine(line string) bool {
 	return true
 }
 
+// canonical identifies a label set (encoding/json writes map keys sorted).
 func canonical(labels map[string]string) string {
-	keys := make([]string, 0, len(labels))
-	for k := range labels {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	var b strings.Builder
-	b.WriteByte('{')
-	for i, k := range keys {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(k)
-		b.WriteByte('=')
-		b.WriteString(strconv.Quote(labels[k]))
-	}
-	b.WriteByte('}')
-	return b.String()
+	b, _ := json.Marshal(labels)
+	return string(b)
 }
