@@ -619,10 +619,22 @@ func (r *Rule) detection(ev *event.Event) detect.Detection {
 	if object == "" {
 		object, verb = ev.Image, " by process "
 	}
-	what := "triggered the Sigma rule " + quote(r.Title, 160)
+	what := r.what
 	if object != "" {
-		what += verb + quote(object, 200)
+		var b strings.Builder
+		b.Grow(len(r.what) + len(verb) + min(len(object), 200) + 8)
+		b.WriteString(r.what)
+		b.WriteString(verb)
+		b.Write(appendQuoted(nil, object, 200))
+		what = b.String()
 	}
+	var k strings.Builder
+	k.Grow(len(r.attr.ID) + len(ev.Host) + len(object) + 2)
+	k.WriteString(r.attr.ID)
+	k.WriteByte('|')
+	writeLower(&k, ev.Host)
+	k.WriteByte('|')
+	writeLower(&k, object)
 	return detect.Detection{
 		Rule:       r.attr,
 		Tactic:     r.tactic.Name,
@@ -632,9 +644,33 @@ func (r *Rule) detection(ev *event.Event) detect.Detection {
 		Source:     "sigma",
 		Event:      ev,
 		Count:      1,
-		Key:        r.attr.ID + "|" + strings.ToLower(ev.Host) + "|" + strings.ToLower(object),
+		Key:        k.String(),
 		What:       what,
 	}
+}
+
+func writeLower(b *strings.Builder, s string) {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b.WriteByte(c)
+	}
+}
+
+// appendQuoted appends s as a quoted one-line string clipped to max
+// bytes; odd text (control characters, invalid UTF-8) takes the careful
+// path of quote.
+func appendQuoted(dst []byte, s string, max int) []byte {
+	plain := len(s) <= max && utf8.ValidString(s)
+	for i := 0; plain && i < len(s); i++ {
+		plain = s[i] >= 0x20 && s[i] != 0x7f
+	}
+	if !plain {
+		return append(dst, quote(s, max)...)
+	}
+	return strconv.AppendQuote(dst, s)
 }
 
 // quote clips s to max bytes on a rune boundary, makes it valid UTF-8 on

@@ -40,6 +40,7 @@ type Rule struct {
 	pre         []preLit // literal clause for the prefilter; nil = always evaluated
 
 	attr     finding.Rule
+	what     string // "triggered the Sigma rule \"Title\""
 	tactic   attack.Tactic
 	techs    []finding.Technique
 	priority finding.Priority
@@ -139,6 +140,7 @@ func (r *Rule) resolveMeta() {
 	if author == "" {
 		author = "unknown (Sigma rule without author)"
 	}
+	r.what = "triggered the Sigma rule " + quote(r.Title, 160)
 	r.attr = finding.Rule{ID: "sigma:" + id, Title: r.Title, Author: author, Link: link, Level: r.Level, Status: r.Status}
 }
 
