@@ -348,7 +348,7 @@ func (s *Server) analyzeLogs(w http.ResponseWriter, r *http.Request) {
 		Sigma:  s.sigma.Load(), // a reload while this stream runs does not affect it
 		Deep:   s.deep.Load(),
 	}
-	events := source.Read(ctx, counted, source.Options{Name: "http", MaxLineBytes: s.cfg.MaxLineBytes})
+	events := source.Read(ctx, counted, source.Options{Name: "http", MaxLineBytes: s.cfg.MaxLineBytes, RefuseEVTX: true})
 	var streamErr error
 	for f, err := range pipeline.Run(ctx, events, opts, &st) {
 		if err != nil {

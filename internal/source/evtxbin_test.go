@@ -196,6 +196,15 @@ func TestReadBinaryEVTXErrors(t *testing.T) {
 		t.Errorf("corrupt chunk: %d of %d events, last %s", len(evs), len(all), evs[len(evs)-1].ID)
 	}
 
+	// Where clients are not trusted with binary input it is refused.
+	var refused []error
+	for _, err := range Read(context.Background(), bytes.NewReader(data), Options{Name: "upload", RefuseEVTX: true}) {
+		refused = append(refused, err)
+	}
+	if len(refused) != 1 || !errors.Is(refused[0], ErrEVTX) || !strings.Contains(refused[0].Error(), "not accepted") {
+		t.Errorf("RefuseEVTX: %v", refused)
+	}
+
 	// Cancellation stops reading.
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()

@@ -55,6 +55,11 @@ type Options struct {
 	// MaxLineBytes is the longest accepted line; longer lines yield a
 	// *LineError and are skipped. 0 means DefaultMaxLineBytes.
 	MaxLineBytes int
+	// RefuseEVTX makes a binary .evtx stream an error instead of reading
+	// it. Set it where anonymous clients supply the input: the EVTX library
+	// trusts the counts inside a chunk, so a crafted file (with valid
+	// checksums) can make it allocate without bound.
+	RefuseEVTX bool
 }
 
 // DefaultMaxLineBytes is the default line size limit (1 MiB).
@@ -104,6 +109,10 @@ func Read(ctx context.Context, r io.Reader, opt Options) iter.Seq2[*event.Event,
 			br = bufio.NewReaderSize(zr, 64<<10)
 		}
 		if magic, _ := br.Peek(len(evtxMagic)); isEVTX(magic) {
+			if opt.RefuseEVTX {
+				yield(nil, fmt.Errorf("read %s: %w: binary .evtx input is not accepted here; convert it to JSON lines first", opt.displayName(), ErrEVTX))
+				return
+			}
 			readEVTX(ctx, br, &opt, yield) // binary Windows event log (evtxbin.go)
 			return
 		}
