@@ -179,6 +179,9 @@ func (b *bucket) take(ctx context.Context, n float64) error {
 		}
 		wait := time.Duration((n - b.level) / b.rate * float64(time.Second))
 		b.mu.Unlock()
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
 		select {
 		case <-ctx.Done():
 			return context.Cause(ctx)

@@ -97,12 +97,13 @@ func TestGuardTimeoutAndConcurrency(t *testing.T) {
 		}
 		return llmtest.Reply{Text: `{"verdict":"no"}`}
 	})
-	g := Guard(newProvider(t, s, ""), Limits{Concurrency: 2, Timeout: 300 * time.Millisecond})
+	short := Guard(newProvider(t, s, ""), Limits{Timeout: 300 * time.Millisecond})
 	start := time.Now()
-	_, err := g.Generate(context.Background(), Request{User: "x", Schema: testSchema})
-	if !errors.Is(err, ErrTimeout) || time.Since(start) > 5*time.Second {
+	_, err := short.Generate(context.Background(), Request{User: "x", Schema: testSchema})
+	if !errors.Is(err, ErrTimeout) || time.Since(start) > 5*time.Second || short.Stats.Timeouts.Load() != 1 {
 		t.Fatalf("stalled call: %v after %s", err, time.Since(start))
 	}
+	g := Guard(newProvider(t, s, ""), Limits{Concurrency: 2, Timeout: 20 * time.Second})
 	done := make(chan error, 8)
 	for range 8 {
 		go func() {
@@ -118,8 +119,8 @@ func TestGuardTimeoutAndConcurrency(t *testing.T) {
 	if p := peak.Load(); p > 2 {
 		t.Errorf("%d calls in flight, limit 2", p)
 	}
-	if g.Stats.Timeouts.Load() != 1 || g.Stats.InputTokens.Load() != 8*11 {
-		t.Errorf("timeouts %d input tokens %d", g.Stats.Timeouts.Load(), g.Stats.InputTokens.Load())
+	if g.Stats.Calls.Load() != 8 || g.Stats.InputTokens.Load() != 8*11 || g.Stats.OutputTokens.Load() != 8*7 {
+		t.Errorf("calls %d, tokens in %d out %d", g.Stats.Calls.Load(), g.Stats.InputTokens.Load(), g.Stats.OutputTokens.Load())
 	}
 }
 

@@ -541,3 +541,33 @@ func TestBudget(t *testing.T) {
 		t.Errorf("analyst stats: calls %d skipped %d runs %d", a.Stats.Calls.Load(), a.Stats.SkippedByBudget.Load(), a.Stats.Runs.Load())
 	}
 }
+
+// The whole stage is bounded: with a model that never answers and a long
+// per-call timeout, StageTimeout ends it and every batch falls back.
+func TestStageTimeout(t *testing.T) {
+	data := corpus(t)
+	offline := offlineIDs(t, data)
+	s := llmtest.New(t, llm.OpenAI, func(int, llmtest.Call) llmtest.Reply { return llmtest.Reply{Stall: 20 * time.Second} })
+	p, err := llm.New(llm.OpenAI, "m", s.BaseURL(), "k", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := deep.New(deep.Config{Provider: p, Limits: llm.Limits{Timeout: 30 * time.Second, Concurrency: 2},
+		EventsPerCall: 1, StageTimeout: 400 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	got, _, st := run(t, data, a)
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("run took %s with a 400ms stage bound", d)
+	}
+	assertOffline(t, offline, got)
+	sum := st.LLM.Load()
+	if sum.Findings != 0 || sum.Enriched != 0 || sum.Fallbacks == 0 || sum.Marked == 0 {
+		t.Errorf("summary %+v", sum)
+	}
+	if !slices.ContainsFunc(sum.Reasons, func(r string) bool { return strings.Contains(r, "stage") }) {
+		t.Errorf("reasons %q", sum.Reasons)
+	}
+}
