@@ -109,7 +109,7 @@ func TestDifferentialSigmaGo(t *testing.T) {
 	for _, p := range []string{filepath.Join("..", "..", "testdata", "attack", "evtx.jsonl"), filepath.Join("..", "demo", "corpus", "evtx.jsonl")} {
 		evs = append(evs, readEvents(t, p)...)
 	}
-	evs = append(evs, syntheticEvents(t, 1500)...)
+	evs = append(evs, syntheticEvents(t, 800)...)
 	var win []*event.Event
 	for _, ev := range evs {
 		if familyOf(ev) == famWindows {
@@ -204,7 +204,7 @@ func explain(src []byte) string {
 func TestPrefilterSound(t *testing.T) {
 	rs := Parse("gen.yml", genRules(2000), Options{})
 	test := loadTestRules(t)
-	evs := syntheticEvents(t, 1500)
+	evs := syntheticEvents(t, 800)
 	for _, p := range []string{filepath.Join("..", "..", "testdata", "attack", "evtx.jsonl"), filepath.Join("..", "..", "testdata", "attack", "falco.jsonl"),
 		filepath.Join("..", "..", "testdata", "attack", "auth.log"), filepath.Join("..", "..", "testdata", "attack", "timesketch-flat.jsonl")} {
 		evs = append(evs, readEvents(t, p)...)
