@@ -57,55 +57,56 @@ func loadFacets(ctx context.Context, st *store.Store, id string) (*facets, error
 	return &f, nil
 }
 
-// facetCache keeps the facets of finished investigations, which no longer
-// change: a finished investigation's page then costs one page query. An
-// entry is keyed by the investigation's last update and findings count, so
-// anything that records progress invalidates it, and it expires after
-// facetTTL in case findings were written without recording progress.
-// Running investigations are never cached.
-type facetCache struct {
+// versionCache keeps what the pages computed about finished
+// investigations, which no longer change: a finished investigation's page
+// then costs one page query. An entry is keyed by the investigation's last
+// update and findings count, so anything that records progress invalidates
+// it, and it expires after cacheTTL in case findings were written without
+// recording progress. Running investigations are never cached.
+type versionCache[T any] struct {
 	mu sync.Mutex
-	m  map[string]facetEntry
+	m  map[string]cacheEntry[T]
 }
 
-type facetEntry struct {
+type cacheEntry[T any] struct {
 	version string
 	at      time.Time
-	f       *facets
+	v       T
 }
 
 const (
-	facetTTL       = 10 * time.Minute
-	facetCacheSize = 64
+	cacheTTL  = 10 * time.Minute
+	cacheSize = 64 // investigations
 )
 
-func facetVersion(inv store.Investigation) string {
+func cacheVersion(inv store.Investigation) string {
 	return strconv.FormatInt(inv.Updated.UnixNano(), 10) + "/" + strconv.FormatInt(inv.Findings, 10) + "/" + string(inv.Status)
 }
 
-func (c *facetCache) get(inv store.Investigation) *facets {
+func (c *versionCache[T]) get(inv store.Investigation) (T, bool) {
+	var zero T
 	if !inv.Status.Final() {
-		return nil
+		return zero, false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.m[inv.ID]
-	if !ok || e.version != facetVersion(inv) || time.Since(e.at) > facetTTL {
-		return nil
+	if !ok || e.version != cacheVersion(inv) || time.Since(e.at) > cacheTTL {
+		return zero, false
 	}
-	return e.f
+	return e.v, true
 }
 
-func (c *facetCache) put(inv store.Investigation, f *facets) {
+func (c *versionCache[T]) put(inv store.Investigation, v T) {
 	if !inv.Status.Final() {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil {
-		c.m = make(map[string]facetEntry)
+		c.m = make(map[string]cacheEntry[T])
 	}
-	if _, ok := c.m[inv.ID]; !ok && len(c.m) >= facetCacheSize {
+	if _, ok := c.m[inv.ID]; !ok && len(c.m) >= cacheSize {
 		oldest := ""
 		for id, e := range c.m {
 			if oldest == "" || e.at.Before(c.m[oldest].at) {
@@ -114,10 +115,10 @@ func (c *facetCache) put(inv store.Investigation, f *facets) {
 		}
 		delete(c.m, oldest)
 	}
-	c.m[inv.ID] = facetEntry{version: facetVersion(inv), at: time.Now(), f: f}
+	c.m[inv.ID] = cacheEntry[T]{version: cacheVersion(inv), at: time.Now(), v: v}
 }
 
-func (c *facetCache) clear() {
+func (c *versionCache[T]) clear() {
 	c.mu.Lock()
 	c.m = nil
 	c.mu.Unlock()

@@ -102,10 +102,13 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, inv := range invs {
 		row := listRow{Investigation: inv, Source: describeSource(inv.Source), Href: "/investigations/" + url.PathEscape(inv.ID)}
-		counts, err := h.st.CountByPriority(ctx, inv.ID)
-		if err != nil {
-			h.serverError(w, r, err)
-			return
+		counts, ok := h.priorities.get(inv)
+		if !ok {
+			if counts, err = h.st.CountByPriority(ctx, inv.ID); err != nil {
+				h.serverError(w, r, err)
+				return
+			}
+			h.priorities.put(inv, counts)
 		}
 		for _, p := range priorities {
 			if n := counts[p]; n > 0 {
@@ -216,8 +219,8 @@ func (h *Handler) investigation(w http.ResponseWriter, r *http.Request) {
 	wg.Go(func() {
 		found, next, pageErr = h.st.Findings(ctx, inv.ID, q.filter, store.Page{Limit: q.Limit, Cursor: q.Cursor})
 	})
-	fc := h.facets.get(inv)
-	if fc == nil {
+	fc, ok := h.facets.get(inv)
+	if !ok {
 		fc, err = loadFacets(ctx, h.st, inv.ID)
 		if err == nil {
 			h.facets.put(inv, fc)

@@ -39,6 +39,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/loupe-sec/loupe/internal/finding"
 	"github.com/loupe-sec/loupe/internal/store"
 )
 
@@ -103,8 +104,9 @@ type Handler struct {
 	log  *slog.Logger
 	sess []byte // expected session cookie value, when a token is set
 
-	facets     facetCache
-	analyzedAt atomic.Int64 // findings count that last triggered store.Analyze
+	facets     versionCache[*facets]                    // of investigation pages
+	priorities versionCache[map[finding.Priority]int64] // of list rows
+	analyzedAt atomic.Int64                             // findings count that last triggered store.Analyze
 	analyzing  atomic.Bool
 }
 

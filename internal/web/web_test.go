@@ -500,8 +500,20 @@ func TestFacetCache(t *testing.T) {
 		}
 		return m[1]
 	}
+	highChip := `href="/investigations/` + inv.ID + `?priority=high" title="high"><i class="p-high"></i><b>`
+	listHigh := func() string {
+		_, body := get(t, h, "/investigations")
+		i := strings.Index(body, highChip)
+		if i < 0 {
+			t.Fatal("no high chip in the list")
+		}
+		return body[i+len(highChip) : i+len(highChip)+1]
+	}
 	if got := count(); got != "8" {
 		t.Fatalf("total %s, want 8", got)
+	}
+	if got := listHigh(); got != "2" {
+		t.Fatalf("list: %s high, want 2", got)
 	}
 	if err := st.AddFindings(ctx, inv.ID, []*finding.Finding{mkFinding("f09", "Impact", finding.High, "wipe", "fs01", 2)}); err != nil {
 		t.Fatal(err)
@@ -509,12 +521,18 @@ func TestFacetCache(t *testing.T) {
 	if got := count(); got != "8" {
 		t.Fatalf("total %s right after a silent write: the facets were not cached", got)
 	}
+	if got := listHigh(); got != "2" {
+		t.Fatalf("list: %s high right after a silent write: the counts were not cached", got)
+	}
 	time.Sleep(time.Millisecond) // a later Updated
 	if err := st.UpdateProgress(ctx, inv.ID, 3200, int64(len(fs)+1)); err != nil {
 		t.Fatal(err)
 	}
 	if got := count(); got != "9" {
 		t.Fatalf("total %s after the progress changed, want 9", got)
+	}
+	if got := listHigh(); got != "3" {
+		t.Fatalf("list: %s high after the progress changed, want 3", got)
 	}
 
 	running := newInv(t, st, "running", fileSource("/x"))
