@@ -30,7 +30,7 @@ var funcs = template.FuncMap{
 	"sub": func(a, b float64) float64 { return a - b },
 }
 
-// thousands writes n with thin-space thousands separators.
+// thousands writes n with narrow no-break spaces between thousands.
 func thousands(n int64) string {
 	s := strconv.FormatInt(n, 10)
 	neg := strings.HasPrefix(s, "-")

@@ -2,25 +2,33 @@
 // html/template pages over the findings store, with the stylesheet inline
 // and no script.
 //
-//	GET /investigations        every investigation, newest first, with its
-//	                           progress and findings by priority, and a form
-//	                           that starts one (it posts to the JSON API)
-//	GET /investigations/{id}   one investigation: the ATT&CK tactic strip,
-//	                           a timeline of findings and events read (inline
-//	                           SVG), then questions → conclusions → evidence,
-//	                           filtered and paginated by the query parameters
-//	                           tactic, priority, rule, host, from, to, q,
-//	                           limit and cursor
+//	GET  /investigations        every investigation, newest first, with its
+//	                            progress and findings by priority
+//	POST /investigations        the list's upload form: relayed to the JSON
+//	                            API's create handler (Options.Create), then
+//	                            a redirect to the new investigation
+//	GET  /investigations/{id}   one investigation: the ATT&CK tactic strip,
+//	                            a timeline of findings and events read (inline
+//	                            SVG), then questions → conclusions → evidence,
+//	                            filtered and paginated by the query parameters
+//	                            tactic, priority, rule, host, from, to, q,
+//	                            limit and cursor
 //
 // Evidence links back to where the events live: Grafana Explore for
 // investigations over Loki or VictoriaLogs (Options.GrafanaURL), and the
 // Timesketch sketch when an event's _index and _id are known
 // (Options.TimesketchURL and a sketch id).
 //
+// What a page shows besides its findings (counts, timeline, the filters'
+// rules and hosts) is cached for finished investigations, and the first
+// view of a large one refreshes the store's planner statistics
+// (store.Analyze) in the background.
+//
 // With a token configured, a page needs it once: as "Authorization: Bearer"
 // or as ?token= in the address, which sets an HttpOnly, SameSite=Strict
 // session cookie derived from the token (an HMAC, so the cookie is not the
-// token) and redirects to the same address without it.
+// token) and redirects to the same address without it. The form's POST
+// needs the header or the cookie, and a same-site Origin.
 package web
 
 import (
@@ -147,14 +155,8 @@ func New(st *store.Store, opt Options) *Handler {
 	return h
 }
 
-// Register adds the pages' routes to mux.
-func (h *Handler) Register(mux *http.ServeMux) {
-	mux.Handle("GET /investigations", h)
-	mux.Handle("GET /investigations/", h)
-	mux.Handle("POST /investigations", h)
-}
-
-// ServeHTTP checks the token and serves the page.
+// ServeHTTP checks the token and serves the pages under /investigations
+// (mount it at "/investigations" and "/investigations/").
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !h.authorize(w, r) {
 		return
