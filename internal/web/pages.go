@@ -66,7 +66,7 @@ type listPage struct {
 	Next     string
 	API      string
 	CanStart bool // the form can start an investigation (Options.Create)
-	Refresh  bool // something is still running: reload now and then
+	Refresh  bool // something is still running: offer a reload
 }
 
 type listRow struct {

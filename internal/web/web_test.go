@@ -163,19 +163,20 @@ func TestListPage(t *testing.T) {
 	if strings.Index(body, "Broken export") > strings.Index(body, "FS01 intrusion") {
 		t.Error("list is not newest first")
 	}
-	if strings.Contains(body, `http-equiv="refresh"`) {
-		t.Error("list refreshes although nothing runs")
+	if strings.Contains(body, "for the progress of running jobs") {
+		t.Error("list offers a reload although nothing runs")
 	}
 	if strings.Contains(body, "<form") {
 		t.Error("start form shown without a create handler")
 	}
-	// A running investigation makes the list refresh itself.
+	// A running investigation: the list offers a reload (no automatic
+	// refresh, which would wipe the upload form).
 	running := newInv(t, st, "still going", fileSource("/x"))
 	if err := st.UpdateProgress(context.Background(), running.ID, 10, 0); err != nil {
 		t.Fatal(err)
 	}
-	if _, body := get(t, h, "/investigations"); !strings.Contains(body, `http-equiv="refresh"`) {
-		t.Error("list does not refresh while an investigation runs")
+	if _, body := get(t, h, "/investigations"); !strings.Contains(body, "for the progress of running jobs") || strings.Contains(body, "http-equiv") {
+		t.Error("list does not offer a reload while an investigation runs, or refreshes by itself")
 	}
 	if res, _ := get(t, h, "/investigations?cursor=%25%25"); res.StatusCode != 400 {
 		t.Errorf("bad list cursor: status %d, want 400", res.StatusCode)
