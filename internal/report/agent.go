@@ -90,6 +90,7 @@ type loupeMeta struct {
 	Priority   string              `json:"priority"`
 	Count      int64               `json:"count"`
 	Source     string              `json:"source"`
+	LLM        *finding.LLM        `json:"llm,omitempty"` // the model's part, or why it is missing
 }
 
 type agentLine struct {
@@ -120,9 +121,14 @@ func annotate(f *finding.Finding, form Form) [1]annotation {
 	if form == FormSummaries {
 		p = summariesPriority(f.Priority)
 	}
+	conclusions := []string{f.Conclusion}
+	if f.LLM != nil && f.LLM.Note != "" && f.Source != "llm" {
+		// An offline finding a model confirmed: its words come second.
+		conclusions = append(conclusions, "Model ("+f.LLM.Provider+" "+f.LLM.Model+"): "+f.LLM.Note)
+	}
 	return [1]annotation{{
 		Question:    f.Question,
-		Conclusions: []string{f.Conclusion},
+		Conclusions: conclusions,
 		Priority:    p,
 		AttackStage: f.Tactic,
 	}}
@@ -153,6 +159,7 @@ func meta(f *finding.Finding) *loupeMeta {
 		Priority:   f.Priority.String(),
 		Count:      f.Count,
 		Source:     f.Source,
+		LLM:        f.LLM,
 	}
 }
 

@@ -62,6 +62,9 @@ func Text(w io.Writer, findings []*finding.Finding, s Summary) error {
 			tag := "[" + strings.ToUpper(f.Priority.String()) + "] "
 			bw.WriteByte('\n')
 			writeWrapped(bw, "  "+tag+oneLine(f.Conclusion), strings.Repeat(" ", 2+len(tag)))
+			if l := llmLine(f); l != "" {
+				writeWrapped(bw, "    "+oneLine(l), "      ")
+			}
 			if t := techniqueList(f.Techniques); t != "" {
 				writeWrapped(bw, "    Techniques: "+oneLine(t), "                ")
 			}
