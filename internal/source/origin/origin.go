@@ -31,7 +31,8 @@
 // computer/channel/record id, and otherwise a hash of the input name, the
 // record's timestamp and its content (for Loki and VictoriaLogs), so the
 // same query over the same data gives the same ids however it is paged.
-// Event.Line is the record's position in the sequence, from 1.
+// Event.Line is the line (or EVTX record) number within its file for files,
+// and the record's position in the whole sequence, from 1, for log stores.
 package origin
 
 import (
