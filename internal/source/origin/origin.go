@@ -285,7 +285,8 @@ type options struct {
 }
 
 // WithHTTPClient sets the HTTP client for log stores (default: a client
-// with a 30 s response-header timeout).
+// that waits at most 5 minutes for response headers; a sorted VictoriaLogs
+// query answers only once the server has sorted).
 func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.client = c } }
 
 // WithFileRoot confines file and evtx origins to the directory dir: a path
@@ -298,7 +299,7 @@ func withNow(now func() time.Time) Option { return func(o *options) { o.now = no
 
 var defaultClient = &http.Client{Transport: &http.Transport{
 	Proxy:                 http.ProxyFromEnvironment,
-	ResponseHeaderTimeout: 30 * time.Second,
+	ResponseHeaderTimeout: 5 * time.Minute,
 	MaxIdleConnsPerHost:   MaxSlices,
 	ForceAttemptHTTP2:     true,
 }}
