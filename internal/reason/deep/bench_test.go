@@ -2,6 +2,7 @@ package deep_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"io"
 	"os"
@@ -16,22 +17,50 @@ import (
 	"github.com/loupe-sec/loupe/internal/source"
 )
 
-// replay is the repository's attack and benign corpora (the shared datasets
-// when ../shared is present are used by bench/, not here) repeated until
-// at least n lines, as a stream: line numbers differ on every pass, so
-// events derived ids stay distinct.
+// replay is the shared datasets (EVTX-ATTACK-SAMPLES and the Falco
+// alerts, when ../shared or $LOUPE_SHARED holds them) or else the
+// repository's attack and benign corpora, repeated until at least n lines,
+// as a stream. Ids derived from line numbers differ on every pass.
 func replay(tb testing.TB, n int) (func() io.Reader, int) {
 	var buf bytes.Buffer
-	for _, g := range []string{"attack/evtx.jsonl", "attack/auth.log", "attack/falco.jsonl", "benign/*"} {
-		files, _ := filepath.Glob(filepath.Join("..", "..", "..", "testdata", g))
-		for _, p := range files {
-			raw, err := os.ReadFile(p)
+	add := func(p string) {
+		f, err := os.Open(p)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		defer f.Close()
+		var r io.Reader = f
+		if filepath.Ext(p) == ".gz" {
+			gz, err := gzip.NewReader(f)
 			if err != nil {
 				tb.Fatal(err)
 			}
-			buf.Write(raw)
-			if len(raw) > 0 && raw[len(raw)-1] != '\n' {
-				buf.WriteByte('\n')
+			r = gz
+		}
+		before := buf.Len()
+		if _, err := io.Copy(&buf, r); err != nil {
+			tb.Fatal(err)
+		}
+		if buf.Len() > before && buf.Bytes()[buf.Len()-1] != '\n' {
+			buf.WriteByte('\n')
+		}
+	}
+	shared := os.Getenv("LOUPE_SHARED")
+	if shared == "" {
+		shared = filepath.Join("..", "..", "..", "..", "shared")
+	}
+	if m, _ := filepath.Glob(filepath.Join(shared, "data", "evtx-attack-samples.jsonl.gz")); len(m) > 0 {
+		falco, _ := filepath.Glob(filepath.Join(shared, "data", "falco", "*.jsonl"))
+		for _, p := range append(m, falco...) {
+			add(p)
+		}
+		tb.Logf("replaying the shared datasets under %s", shared)
+	} else {
+		tb.Logf("%s/data not present: replaying the repository's corpora", shared)
+		for _, g := range []string{"attack/evtx.jsonl", "attack/auth.log", "attack/falco.jsonl", "benign/*"} {
+			files, _ := filepath.Glob(filepath.Join("..", "..", "..", "testdata", g))
+			for _, p := range files {
+				add(p)
 			}
 		}
 	}
