@@ -158,6 +158,41 @@ func rulesCmd(args []string, stdout, stderr io.Writer) int {
 	return checkRules(rs, dir, *asJSON, *strict, stdout)
 }
 
+// writeProducts prints loaded and not loaded rules per logsource product.
+func writeProducts(w io.Writer, rs *sigma.Ruleset) {
+	type count struct{ ok, not int }
+	by := map[string]*count{}
+	get := func(p string) *count {
+		if p == "" {
+			p = "(none)"
+		}
+		if by[p] == nil {
+			by[p] = &count{}
+		}
+		return by[p]
+	}
+	for _, r := range rs.Rules {
+		p := r.Logsource.Product
+		if r.Correlation != "" {
+			p = "(correlation)"
+		}
+		get(p).ok++
+	}
+	for _, p := range rs.Problems {
+		get(p.Product).not++
+	}
+	names := make([]string, 0, len(by))
+	for p := range by {
+		names = append(names, p)
+	}
+	sort.Strings(names)
+	fmt.Fprintln(w, "  per product:")
+	for _, p := range names {
+		c := by[p]
+		fmt.Fprintf(w, "    %-16s %5d loaded %5d not loaded (%.1f%%)\n", p, c.ok, c.not, 100*float64(c.ok)/float64(c.ok+c.not))
+	}
+}
+
 func listRules(rs *sigma.Ruleset, stdout io.Writer) int {
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TITLE\tID\tLEVEL\tLOGSOURCE\tAUTHOR")
@@ -209,6 +244,7 @@ func checkRules(rs *sigma.Ruleset, dir string, asJSON, strict bool, stdout io.Wr
 		for _, c := range cats {
 			fmt.Fprintf(stdout, "  %-12s %d\n", c, byCat[c])
 		}
+		writeProducts(stdout, rs)
 		for _, p := range rs.Problems {
 			fmt.Fprintln(stdout, p.String())
 		}

@@ -26,6 +26,7 @@ func TestRulesCheck(t *testing.T) {
 		"unsupported/lookahead.yml#1", "unsupported: regex: not RE2 syntax",
 		"expand: placeholder %admin_accounts% not configured",
 		"  regex        1\n", "  invalid      2\n",
+		"    windows             10 loaded     4 not loaded (71.4%)\n", "    (correlation)        1 loaded     0 not loaded (100.0%)\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("check output lacks %q:\n%s", want, out)

@@ -21,6 +21,8 @@ type Engine struct {
 
 	ev       *event.Event
 	fam      family
+	eventID  int    // the event's Windows event id (typed, or of a flat record)
+	channel  string // its Windows channel, likewise
 	raw      string
 	gen      uint32
 	vals     []fieldVal
@@ -69,10 +71,10 @@ func (x *Engine) Observe(ev *event.Event, emit func(detect.Detection)) {
 	if x.fam == famWindows {
 		w := &rs.win
 		if len(w.byEID) > 0 {
-			x.run(w.byEID[0][ev.EventID], emit)
+			x.run(w.byEID[0][x.eventID], emit)
 			x.run(w.any[0], emit)
 			if c := x.channelID(); c != 0 {
-				x.run(w.byEID[c][ev.EventID], emit)
+				x.run(w.byEID[c][x.eventID], emit)
 				x.run(w.any[c], emit)
 			}
 		}
@@ -91,6 +93,7 @@ func (x *Engine) Flush(emit func(detect.Detection)) {
 func (x *Engine) begin(ev *event.Event) {
 	x.ev = ev
 	x.fam = familyOf(ev)
+	x.eventID, x.channel = ev.EventID, ev.Channel
 	x.gen++
 	if x.gen == 0 { // wrapped: clear so no stale value looks current
 		for i := range x.vals {
@@ -106,7 +109,39 @@ func (x *Engine) begin(ev *event.Event) {
 		x.raw = unsafe.String(unsafe.SliceData(ev.Raw), len(ev.Raw))
 	}
 	x.dataKV, x.dataDone = x.dataKV[:0], false
+	if x.fam == famJSON && x.raw != "" {
+		x.flatWindows()
+	}
 	x.clearHits()
+}
+
+// flatWindows recognises a Windows record flattened into one JSON object
+// ({"EventID": 4688, "Channel": "Security", "NewProcessName": ...}, as
+// some exporters write it): it is then evaluated as a Windows event whose
+// data fields are the object's members.
+func (x *Engine) flatWindows() {
+	it := newObjIter(x.raw)
+	id, channel := 0, ""
+	for n := 0; n < 64; n++ {
+		k, v, ok := it.next()
+		if !ok {
+			break
+		}
+		switch k {
+		case "EventID":
+			if len(v) > 0 && v[0] == '"' {
+				v = v[1 : len(v)-1]
+			}
+			id, _ = strconv.Atoi(v)
+		case "Channel":
+			if len(v) > 1 && v[0] == '"' && !hasEscape(v) {
+				channel = v[1 : len(v)-1]
+			}
+		}
+	}
+	if id > 0 && channel != "" {
+		x.fam, x.eventID, x.channel = famWindows, id, channel
+	}
 }
 
 // Match reports whether rule r matches ev, ignoring correlations; for
@@ -127,10 +162,10 @@ func (x *Engine) sourceOK(r *Rule) bool {
 	}
 	switch x.fam {
 	case famWindows:
-		if f.eventIDs != nil && !containsInt(f.eventIDs, x.ev.EventID) {
+		if f.eventIDs != nil && !containsInt(f.eventIDs, x.eventID) {
 			return false
 		}
-		return f.channelOK(x.ev.Channel)
+		return f.channelOK(x.channel)
 	case famSyslog:
 		return f.programOK(x.ev.Program)
 	}
@@ -148,7 +183,7 @@ func containsInt(list []int, n int) bool {
 
 // channelID is the index id of the event's channel, 0 when no rule names it.
 func (x *Engine) channelID() int {
-	ch := x.ev.Channel
+	ch := x.channel
 	if ch == "" {
 		return 0
 	}
@@ -527,12 +562,12 @@ func (x *Engine) typed(f evField) string {
 	case efSrcIP:
 		return ev.SrcIP
 	case efEventID:
-		if ev.EventID == 0 {
+		if x.eventID == 0 {
 			return ""
 		}
-		return x.itoa(ev.EventID)
+		return x.itoa(x.eventID)
 	case efChannel:
-		return ev.Channel
+		return x.channel
 	case efProvider:
 		return ev.Provider
 	case efRule:

@@ -204,3 +204,20 @@ detection: {sel: {type: EXECVE, a0: wget, exe|endswith: '/wget'}, condition: sel
 		t.Error("curl matched")
 	}
 }
+
+// A Windows record flattened into one JSON object is still a Windows event.
+func TestFlatWindowsRecord(t *testing.T) {
+	rs := loadTestRules(t)
+	x := rs.NewEngine()
+	var got []string
+	for _, raw := range []string{
+		`{"EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational","Image":"C:\\Windows\\System32\\whoami.exe","CommandLine":"whoami /all","Computer":"ws1"}`,
+		`{"EventID":"7045","Channel":"System","Provider_Name":"Service Control Manager","ServiceName":"PSEXESVC"}`,
+		`{"EventID":1,"Image":"C:\\Windows\\System32\\whoami.exe","CommandLine":"whoami /all"}`, // no channel: not Windows
+	} {
+		x.Observe(&event.Event{Format: event.FormatJSON, Raw: []byte(raw)}, func(d detect.Detection) { got = append(got, d.Rule.Title) })
+	}
+	if fmt.Sprint(got) != "[Local Account Discovery With Whoami PsExec Service Installed]" {
+		t.Errorf("got %v", got)
+	}
+}

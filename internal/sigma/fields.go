@@ -271,7 +271,7 @@ func builtin(f family, name string) []fieldSource {
 		case "Channel":
 			return srcs(typed(efChannel))
 		case "Provider_Name", "Provider":
-			return srcs(typed(efProvider))
+			return srcs(typed(efProvider), data(name))
 		case "Computer", "ComputerName":
 			return srcs(typed(efHost), data(name))
 		// Security 4688 names the process fields differently from Sysmon 1.

@@ -37,7 +37,8 @@ type Problem struct {
 	Document    int    `json:"document,omitempty"` // 1-based; 0 for the whole file
 	Title       string `json:"title,omitempty"`
 	ID          string `json:"id,omitempty"`
-	Unsupported bool   `json:"unsupported"` // valid Sigma that loupe does not evaluate; false: invalid rule or file
+	Product     string `json:"product,omitempty"` // logsource product, when the rule got that far
+	Unsupported bool   `json:"unsupported"`       // valid Sigma that loupe does not evaluate; false: invalid rule or file
 	Reason      string `json:"reason"`
 }
 
@@ -335,7 +336,7 @@ func (b *builder) build() *Ruleset {
 // problemOf describes why r did not load; an unsupported construct is
 // reported by its own reason so the categories count cleanly.
 func problemOf(r *Rule, err error) Problem {
-	p := Problem{File: r.File, Document: r.Document, Title: r.Title, ID: r.ID, Reason: err.Error()}
+	p := Problem{File: r.File, Document: r.Document, Title: r.Title, ID: r.ID, Product: r.Logsource.Product, Reason: err.Error()}
 	var u *unsupported
 	if errors.As(err, &u) {
 		p.Unsupported, p.Reason = true, u.reason
