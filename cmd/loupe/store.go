@@ -98,7 +98,6 @@ func (f *storeFlag) Set(v string) error {
 
 func (f *storeFlag) IsBoolFlag() bool { return true }
 
-
 // startInvestigations opens the findings store, resumes or fails the jobs
 // a previous process left unfinished and enables the investigation API on
 // srv. When the default store cannot be opened, serve goes on without
@@ -128,7 +127,11 @@ func startInvestigations(ctx context.Context, cfg config.Config, srv *server.Ser
 		Store:   st,
 		MaxJobs: cfg.MaxJobs,
 		Options: func() pipeline.Options { o := base; o.Sigma = rules(); return o },
-		Logger:  logger,
+		Observe: func(st *pipeline.Stats) (func(*finding.Finding), func(error)) {
+			r := srv.Metrics().Start("job", st) // loupe_runs_* and findings by priority at /metrics
+			return r.Finding, r.End
+		},
+		Logger: logger,
 	})
 	if err != nil {
 		st.Close()

@@ -31,6 +31,7 @@ func TestMain(m *testing.M) {
 	if role := os.Getenv(helperEnv); role != "" {
 		os.Exit(crashHelper(role))
 	}
+	slog.SetDefault(slog.New(slog.DiscardHandler)) // the store logs its migrations
 	os.Exit(m.Run())
 }
 

@@ -43,6 +43,7 @@ import (
 	"time"
 
 	"github.com/loupe-sec/loupe/internal/event"
+	"github.com/loupe-sec/loupe/internal/finding"
 	"github.com/loupe-sec/loupe/internal/pipeline"
 	"github.com/loupe-sec/loupe/internal/source"
 	"github.com/loupe-sec/loupe/internal/store"
@@ -91,6 +92,11 @@ type Config struct {
 	// CommitEvery and MaxBatch: see RecordOptions.
 	CommitEvery time.Duration
 	MaxBatch    int
+	// Observe, when set, is called as each job starts running with its
+	// live counters; it returns what to call for each finding and at the
+	// end (with nil, context.Canceled for a cancelled job, or the error).
+	// Metrics use it.
+	Observe func(st *pipeline.Stats) (onFinding func(*finding.Finding), end func(error))
 	// StaleAfter: a "cli" investigation not updated for this long is taken
 	// for dead by Recover. 0 = DefaultStaleAfter.
 	StaleAfter time.Duration
@@ -265,9 +271,22 @@ func (m *Manager) run(ctx context.Context, j *job, inv store.Investigation, skip
 		return
 	}
 	var (
-		runErr   error
-		badShown int
+		runErr    error
+		badShown  int
+		onFinding = func(*finding.Finding) {}
 	)
+	if m.cfg.Observe != nil {
+		var end func(error)
+		onFinding, end = m.cfg.Observe(&j.stats)
+		defer func() {
+			switch {
+			case errors.Is(runErr, ErrCancelled), errors.Is(runErr, errShutdown):
+				end(context.Canceled)
+			default:
+				end(runErr)
+			}
+		}()
+	}
 	base := m.cfg.Pipeline
 	if m.cfg.Options != nil {
 		base = m.cfg.Options()
@@ -281,7 +300,7 @@ func (m *Manager) run(ctx context.Context, j *job, inv store.Investigation, skip
 		MaxBatch:    m.cfg.MaxBatch,
 		Read:        &j.read,
 	}
-	for _, err := range Record(ctx, m.cfg.Store, inv.ID, events, ro, &j.stats) {
+	for f, err := range Record(ctx, m.cfg.Store, inv.ID, events, ro, &j.stats) {
 		if err != nil {
 			var le *source.LineError
 			if errors.As(err, &le) {
@@ -294,6 +313,7 @@ func (m *Manager) run(ctx context.Context, j *job, inv store.Investigation, skip
 			runErr = err
 			break
 		}
+		onFinding(f)
 	}
 	if runErr != nil {
 		runErr = m.why(ctx, runErr)

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -159,7 +160,14 @@ func TestJobRunsToDone(t *testing.T) {
 	path := filepath.Join(dir, "events.log")
 	episodes := writeEvents(t, path, 30000, 1500)
 	s := openStore(t, dir)
-	m := newManager(t, Config{Store: s, CommitEvery: 5 * time.Millisecond, MaxBatch: 7})
+	var (
+		observed atomic.Int64
+		ended    = make(chan error, 1)
+	)
+	m := newManager(t, Config{Store: s, CommitEvery: 5 * time.Millisecond, MaxBatch: 7,
+		Observe: func(st *pipeline.Stats) (func(*finding.Finding), func(error)) {
+			return func(*finding.Finding) { observed.Add(1) }, func(err error) { ended <- err }
+		}})
 	ctx := context.Background()
 	inv, err := m.Start(ctx, store.Investigation{Name: "file job", Source: fileSource(path)})
 	if err != nil {
@@ -187,6 +195,14 @@ func TestJobRunsToDone(t *testing.T) {
 	}
 	if v := volumeTotal(t, s, inv.ID); v != 30000 {
 		t.Errorf("event volume totals %d, want 30000", v)
+	}
+	select {
+	case err := <-ended:
+		if err != nil || observed.Load() < int64(len(want)) {
+			t.Errorf("observer: end(%v) after %d findings; want nil after at least %d", err, observed.Load(), len(want))
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("observer end not called")
 	}
 	if err := s.Check(ctx); err != nil {
 		t.Fatal(err)

@@ -23,11 +23,14 @@ import (
 
 // spec builds the origin.Spec of a non-file source and validates it.
 func spec(src store.Source) (origin.Spec, error) {
-	fields := map[string]json.RawMessage{}
-	if len(bytes.TrimSpace(src.Params)) > 0 && string(bytes.TrimSpace(src.Params)) != "null" {
+	var fields map[string]json.RawMessage
+	if len(bytes.TrimSpace(src.Params)) > 0 {
 		if err := json.Unmarshal(src.Params, &fields); err != nil {
 			return origin.Spec{}, fmt.Errorf("%w: params: %w", origin.ErrSpec, err)
 		}
+	}
+	if fields == nil { // no params, or JSON null
+		fields = map[string]json.RawMessage{}
 	}
 	kind, _ := json.Marshal(src.Kind)
 	fields["kind"] = kind
@@ -55,11 +58,14 @@ func withRange(src store.Source, from, to time.Time) store.Source {
 	if src.Kind == KindFile || (from.IsZero() && to.IsZero()) {
 		return src
 	}
-	fields := map[string]json.RawMessage{}
+	var fields map[string]json.RawMessage
 	if len(bytes.TrimSpace(src.Params)) > 0 {
 		if err := json.Unmarshal(src.Params, &fields); err != nil {
 			return src // reported by the opener
 		}
+	}
+	if fields == nil { // no params, or JSON null
+		fields = map[string]json.RawMessage{}
 	}
 	changed := false
 	if _, ok := fields["start"]; !ok && !from.IsZero() {
