@@ -96,7 +96,8 @@ func timedRun(tb testing.TB, r io.Reader, opt pipeline.Options) (time.Duration, 
 // BenchmarkLLMStage1M replays the corpora to 1M events twice: offline, and
 // with the LLM stage against a provider that takes 1 s per answer. It
 // reports model calls per 1M events (target ≤ 100), clusters, and the wall
-// time of the LLM run over the offline one (target ≤ 2).
+// time of the LLM run over the offline one (target ≤ 2), each the fastest
+// of three interleaved runs.
 //
 //	go test -run XXX -bench LLMStage1M -benchtime 1x ./internal/reason/deep
 func BenchmarkLLMStage1M(b *testing.B) {
@@ -114,14 +115,27 @@ func BenchmarkLLMStage1M(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		off, _, _ := timedRun(b, stream(), pipeline.Options{})
-		on, st, _ := timedRun(b, stream(), pipeline.Options{Deep: a})
+		// The machine may be shared: interleave three runs of each and
+		// keep the fastest of each.
+		var off, on time.Duration
+		var st *pipeline.Stats
+		for range 3 {
+			d, _, _ := timedRun(b, stream(), pipeline.Options{})
+			if off == 0 || d < off {
+				off = d
+			}
+			d, s, _ := timedRun(b, stream(), pipeline.Options{Deep: a})
+			if on == 0 || d < on {
+				on, st = d, s
+			}
+		}
 		sum := st.LLM.Load()
 		b.ReportMetric(float64(events)/off.Seconds(), "offline-events/s")
 		b.ReportMetric(float64(events)/on.Seconds(), "llm-events/s")
 		b.ReportMetric(float64(sum.Calls)*1e6/float64(sum.Events), "calls/1M")
 		b.ReportMetric(float64(sum.Clusters), "clusters")
 		b.ReportMetric(on.Seconds()/off.Seconds(), "wall-ratio")
+		b.ReportMetric(sum.Duration.Seconds(), "llm-stage-s")
 		b.Logf("%d events: offline %s, with LLM %s (stage %s); %s", sum.Events, off.Round(time.Millisecond), on.Round(time.Millisecond), sum.Duration.Round(time.Millisecond), sum)
 	}
 }
