@@ -100,7 +100,7 @@ func appendRecord(b []byte, t *fieldTree, fields []field, msg string, ts int64) 
 	}
 	t.reset()
 	if ts > 0 {
-		t.set([]string{"time"}, time.Unix(0, ts).UTC().Format(time.RFC3339Nano), false)
+		t.setKey("time", time.Unix(0, ts).UTC().Format(time.RFC3339Nano), false)
 	}
 	for _, f := range fields {
 		if f.key == "" {
@@ -113,7 +113,7 @@ func appendRecord(b []byte, t *fieldTree, fields []field, msg string, ts int64) 
 		} else if falco && f.key == "tags" {
 			v, raw = tagList(v), true
 		}
-		t.set(fieldPath(f.key), v, raw)
+		t.setKey(f.key, v, raw)
 	}
 	if msg != "" {
 		t.setIfAbsent(msgKey, msg)
@@ -121,20 +121,25 @@ func appendRecord(b []byte, t *fieldTree, fields []field, msg string, ts int64) 
 	return t.appendJSON(b)
 }
 
-// fieldPath splits a dotted field name into the path it came from.
-func fieldPath(key string) []string {
+// fieldPath splits a dotted field name into the path it came from,
+// appending the segments to buf.
+func fieldPath(buf []string, key string) []string {
 	const falcoFields = "output_fields."
 	if strings.HasPrefix(key, falcoFields) && len(key) > len(falcoFields) {
-		return []string{"output_fields", key[len(falcoFields):]}
+		return append(buf, "output_fields", key[len(falcoFields):])
 	}
-	if !strings.Contains(key, ".") || strings.HasPrefix(key, ".") || strings.HasSuffix(key, ".") || strings.Contains(key, "..") {
-		return []string{key}
+	if !strings.Contains(key, ".") || key[0] == '.' || key[len(key)-1] == '.' ||
+		strings.Contains(key, "..") || strings.Count(key, ".") >= maxFieldDepth {
+		return append(buf, key)
 	}
-	parts := strings.Split(key, ".")
-	if len(parts) > maxFieldDepth {
-		return []string{key}
+	for {
+		i := strings.IndexByte(key, '.')
+		if i < 0 {
+			return append(buf, key)
+		}
+		buf = append(buf, key[:i])
+		key = key[i+1:]
 	}
-	return parts
 }
 
 const maxFieldDepth = 16
@@ -158,43 +163,54 @@ func tagList(s string) string {
 	return string(append(b, ']'))
 }
 
-// fieldTree is an ordered tree of field values, reused between records.
+// fieldTree is an ordered tree of field values, reused between records
+// (no allocation per record once it has grown).
 type fieldTree struct {
 	nodes []treeNode // nodes[0] is the root object
+	path  []string   // scratch for fieldPath
 }
 
+// treeNode is a value or an object; an object's members are a linked list
+// of node indexes (0 ends it: the root is nobody's member).
 type treeNode struct {
-	key   string
-	value string
-	raw   bool  // value is JSON text
-	leaf  bool  // value, not object
-	kids  []int // indexes into nodes, in insertion order
+	key, value        string
+	raw               bool // value is JSON text
+	leaf              bool // value, not object
+	first, last, next int
 }
 
 func (t *fieldTree) reset() {
-	t.nodes = t.nodes[:0]
-	t.nodes = append(t.nodes, treeNode{})
+	t.nodes = append(t.nodes[:0], treeNode{})
 }
 
-func (t *fieldTree) child(parent int, key string) int {
-	for _, k := range t.nodes[parent].kids {
-		if t.nodes[k].key == key {
-			return k
-		}
-	}
-	t.nodes = append(t.nodes, treeNode{key: key})
-	i := len(t.nodes) - 1
-	t.nodes[parent].kids = append(t.nodes[parent].kids, i)
-	return i
+// setKey stores value under a dotted field name.
+func (t *fieldTree) setKey(key, value string, raw bool) {
+	t.path = fieldPath(t.path[:0], key)
+	t.set(t.path, value, raw)
 }
 
 func (t *fieldTree) lookup(parent int, key string) int {
-	for _, k := range t.nodes[parent].kids {
+	for k := t.nodes[parent].first; k != 0; k = t.nodes[k].next {
 		if t.nodes[k].key == key {
 			return k
 		}
 	}
 	return -1
+}
+
+func (t *fieldTree) child(parent int, key string) int {
+	if k := t.lookup(parent, key); k >= 0 {
+		return k
+	}
+	t.nodes = append(t.nodes, treeNode{key: key})
+	k := len(t.nodes) - 1
+	if p := &t.nodes[parent]; p.first == 0 {
+		p.first, p.last = k, k
+	} else {
+		t.nodes[p.last].next = k
+		p.last = k
+	}
+	return k
 }
 
 // set stores value at path. When the path collides with a value already
@@ -222,13 +238,12 @@ func (t *fieldTree) set(path []string, value string, raw bool) {
 		t.hoist(k, strings.Join(path, "."))
 	}
 	nd := &t.nodes[k]
-	nd.leaf, nd.value, nd.raw, nd.kids = true, value, raw, nil
+	nd.leaf, nd.value, nd.raw, nd.first, nd.last = true, value, raw, 0, 0
 }
 
 // hoist copies the values below node k to the root as dotted names.
 func (t *fieldTree) hoist(k int, prefix string) {
-	kids := t.nodes[k].kids
-	for _, c := range kids {
+	for c := t.nodes[k].first; c != 0; c = t.nodes[c].next {
 		name := prefix + "." + t.nodes[c].key
 		if t.nodes[c].leaf {
 			t.flat(name, t.nodes[c].value, t.nodes[c].raw)
@@ -241,10 +256,10 @@ func (t *fieldTree) hoist(k int, prefix string) {
 func (t *fieldTree) flat(key, value string, raw bool) {
 	k := t.child(0, key)
 	nd := &t.nodes[k]
-	if !nd.leaf && len(nd.kids) > 0 {
+	if !nd.leaf && nd.first != 0 {
 		return // cannot happen: root objects come from names without dots
 	}
-	nd.leaf, nd.value, nd.raw, nd.kids = true, value, raw, nil
+	nd.leaf, nd.value, nd.raw = true, value, raw
 }
 
 func (t *fieldTree) setIfAbsent(key, value string) {
@@ -266,8 +281,8 @@ func (t *fieldTree) appendNode(b []byte, i int) []byte {
 		return appendString(b, n.value)
 	}
 	b = append(b, '{')
-	for j, k := range n.kids {
-		if j > 0 {
+	for k := n.first; k != 0; k = t.nodes[k].next {
+		if k != n.first {
 			b = append(b, ',')
 		}
 		b = appendString(b, t.nodes[k].key)
