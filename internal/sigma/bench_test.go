@@ -165,6 +165,7 @@ func BenchmarkLoadGenerated(b *testing.B) {
 		}
 	}
 	b.ReportAllocs()
+	b.ResetTimer()
 	start := time.Now()
 	for i := 0; i < b.N; i++ {
 		rs, err := Load(dir, Options{})
