@@ -40,6 +40,7 @@ type investigations struct {
 	jobs    *jobs.Manager
 	dataDir string
 	roots   []string // directories "file" sources may read, symlinks resolved
+	maxLine int      // longest line of a file or upload (max_line_bytes)
 }
 
 // SetInvestigations enables the investigation API over st, running jobs
@@ -49,7 +50,7 @@ func (s *Server) SetInvestigations(st *store.Store, m *jobs.Manager, dataDir str
 	if st == nil || m == nil {
 		return errors.New("server: investigations need a store and a job manager")
 	}
-	iv := &investigations{store: st, jobs: m, dataDir: dataDir}
+	iv := &investigations{store: st, jobs: m, dataDir: dataDir, maxLine: s.cfg.MaxLineBytes}
 	for _, r := range roots {
 		abs, err := filepath.Abs(r)
 		if err == nil {
@@ -340,7 +341,11 @@ func (iv *investigations) checkFileSource(src store.Source) (store.Source, error
 		}
 		resolved = append(resolved, real)
 	}
-	b, _ := json.Marshal(jobs.FileParams{Paths: resolved, MaxLineBytes: p.MaxLineBytes})
+	maxLine := iv.maxLine
+	if p.MaxLineBytes > 0 && p.MaxLineBytes < maxLine {
+		maxLine = p.MaxLineBytes // lower than the server's limit: allowed
+	}
+	b, _ := json.Marshal(jobs.FileParams{Paths: resolved, MaxLineBytes: maxLine})
 	return store.Source{Kind: jobs.KindFile, Params: b}, nil
 }
 
@@ -388,7 +393,7 @@ func (iv *investigations) fromBody(r *http.Request, limit int) (store.Investigat
 	if name == "" {
 		name = "upload"
 	}
-	src := uploadSource([]string{path}, []string{name})
+	src := iv.uploadSource([]string{path}, []string{name})
 	inv, err := iv.investigation(q.Get("name"), src, q.Get("from"), q.Get("to"), json.RawMessage(q.Get("options")))
 	return inv, []string{path}, err
 }
@@ -445,12 +450,12 @@ func (iv *investigations) fromMultipart(r *http.Request, limit int) (store.Inves
 	if len(paths) == 0 {
 		return fail(badf("multipart body without a file part"))
 	}
-	inv, err := iv.investigation(fields["name"], uploadSource(paths, names), fields["from"], fields["to"], json.RawMessage(fields["options"]))
+	inv, err := iv.investigation(fields["name"], iv.uploadSource(paths, names), fields["from"], fields["to"], json.RawMessage(fields["options"]))
 	return inv, paths, err
 }
 
-func uploadSource(paths, names []string) store.Source {
-	b, _ := json.Marshal(jobs.FileParams{Paths: paths, Upload: true, Names: names})
+func (iv *investigations) uploadSource(paths, names []string) store.Source {
+	b, _ := json.Marshal(jobs.FileParams{Paths: paths, Upload: true, Names: names, MaxLineBytes: iv.maxLine})
 	return store.Source{Kind: jobs.KindFile, Params: b}
 }
 

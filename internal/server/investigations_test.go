@@ -679,3 +679,27 @@ func TestInvestigationAuthAndDisabled(t *testing.T) {
 		t.Errorf("no store: %v %v", resp.StatusCode, err)
 	}
 }
+
+// Uploads and file sources keep the server's line limit.
+func TestInvestigationLineLimit(t *testing.T) {
+	s := newInvServer(t, filepath.Join(t.TempDir(), "loupe.db"), func(c *config.Config, _ *jobs.Config) { c.MaxLineBytes = 300 })
+	auth, _ := os.ReadFile(filepath.Join(s.root, "auth.log"))
+	falco, _ := os.ReadFile(filepath.Join(s.root, "falco.jsonl")) // every line is longer than 300 bytes
+	resp, out := s.do(t, "POST", "/api/investigations", "application/x-ndjson", bytes.NewReader(append(append([]byte{}, auth...), falco...)))
+	up := s.accepted(t, resp, out)
+	file := s.create(t, map[string]any{"source": map[string]any{"kind": "file", "paths": []string{
+		filepath.Join(s.root, "auth.log"), filepath.Join(s.root, "falco.jsonl")}, "max_line_bytes": 1 << 20}})
+	for _, id := range []string{up.ID, file.ID} {
+		if done := s.poll(t, id); done.Status != "done" {
+			t.Fatalf("%s: %+v", id, done)
+		}
+		var linux, falcoSeen bool
+		for _, f := range s.all(t, id, "", 1000) {
+			linux = linux || strings.HasPrefix(f.Rule.ID, "loupe-")
+			falcoSeen = falcoSeen || strings.HasPrefix(f.Rule.ID, "falco:")
+		}
+		if !linux || falcoSeen {
+			t.Errorf("%s: linux findings %v, falco findings %v; want only the short lines analysed", id, linux, falcoSeen)
+		}
+	}
+}

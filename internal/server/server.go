@@ -1,7 +1,9 @@
 // Package server is loupe's HTTP service: a drop-in Timesketch "log
 // reasoning agent". Timesketch streams events to POST /analyze_logs as
 // NDJSON and reads findings back, line by line, while it is still uploading.
-// It also serves SIB-compatible Falco alert analysis (sib.go).
+// It also serves SIB-compatible Falco alert analysis (sib.go) and, once
+// given a store (SetInvestigations), background investigations with their
+// findings and exports (investigations.go, export.go).
 package server
 
 import (
@@ -214,6 +216,7 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 <li><a href="/investigations"><code>GET /investigations</code></a> &mdash; browsable investigations (with a token: open once with <code>?token=</code>)</li>
 <li><code>POST /api/analyze</code>, <code>GET /analyze?rule=&amp;output=</code> &mdash; SIB-compatible Falco alert analysis (JSON, HTML page, <code>dry_run=true</code>)</li>
 <li><code>GET /health</code>, <code>GET /api/health/all</code> &mdash; SIB health checks</li>
+<li><code>POST /api/investigations</code>, <code>GET /api/investigations[/{id}[/findings|/export]]</code>, <code>POST /api/investigations/{id}/cancel</code> &mdash; background investigations</li>
 </ul>
 </body></html>
 `, html.EscapeString(version.String()))
