@@ -162,7 +162,7 @@ type Summary struct {
 
 // String is a one-line account for the CLI.
 func (s Summary) String() string {
-	str := fmt.Sprintf("llm %s/%s (%s): %d clusters, %d candidates, %d sent in %d calls of %d allowed (%d repairs, %d cache hits), %d skipped by budget, %d fallbacks; tokens in %d out %d; latency p50 %s p95 %s; %d new findings, %d enriched, %d marked; %s",
+	str := fmt.Sprintf("llm %s/%s (%s): %d clusters, %d candidates, %d sent in %d calls (budget %d, plus %d repairs; %d cache hits), %d skipped by budget, %d fallbacks; tokens in %d out %d; latency p50 %s p95 %s; %d new findings, %d enriched, %d marked; %s",
 		s.Provider, s.Model, s.PromptVersion, s.Clusters, s.Candidates, s.Sent, s.Calls, s.Budget, s.Repairs, s.CacheHits,
 		s.SkippedByBudget, s.Fallbacks, s.InputTokens, s.OutputTokens, s.LatencyP50.Round(time.Millisecond),
 		s.LatencyP95.Round(time.Millisecond), s.Findings, s.Enriched, s.Marked, s.Duration.Round(time.Millisecond))
