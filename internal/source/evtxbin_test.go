@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -238,6 +239,35 @@ func FuzzReadEVTX(f *testing.F) {
 			if !validJSON(str(ev.Raw)) {
 				t.Fatalf("invalid JSON raw %q", ev.Raw)
 			}
+		}
+	})
+}
+
+// FuzzEVTXRecordJSON renders records of any values the library can give
+// (strings with any bytes, floats including NaN, big unsigned numbers,
+// binary data, lists, nesting) and requires valid JSON that parses as an
+// EVTX event.
+func FuzzEVTXRecordJSON(f *testing.F) {
+	f.Add("TargetUserName", "user", 1549462715.946133, uint64(4624), []byte{0xde, 0xad})
+	f.Add("\xff\x00\"", "a\x00\x00", math.NaN(), uint64(math.MaxUint64), []byte(nil))
+	f.Add("", "", -1e300, uint64(0), []byte("x"))
+	f.Fuzz(func(t *testing.T, key, s string, fl float64, u uint64, bin []byte) {
+		data := ordereddict.NewDict().Set(key, s).Set("Bin", bin).Set("List", []any{s, fl, u, nil, true}).Set("Strings", []string{s, key})
+		system := ordereddict.NewDict().
+			Set("EventID", ordereddict.NewDict().Set("Value", u)).
+			Set("TimeCreated", ordereddict.NewDict().Set("SystemTime", fl)).
+			Set("EventRecordID", u).Set("Computer", s).Set("Channel", key)
+		rec := &evtx.EventRecord{Event: ordereddict.NewDict().Set("Event", ordereddict.NewDict().Set("System", system).Set("EventData", data))}
+		line := appendEVTXRecord(nil, rec)
+		if !validJSON(str(line)) {
+			t.Fatalf("invalid JSON %q", line)
+		}
+		ev, err := parse(own(line), 1, &Options{Name: "fuzz"})
+		if err != nil || ev.Format != event.FormatEVTX {
+			t.Fatalf("parse: %v, %v: %s", ev, err, line)
+		}
+		if fl > 1 && fl < 1e11 && ev.Time.IsZero() {
+			t.Fatalf("SystemTime %v gave no time: %s", fl, line)
 		}
 	})
 }
