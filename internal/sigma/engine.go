@@ -29,6 +29,9 @@ type Engine struct {
 	arena    []byte
 	dataKV   []dataMember // members of the event's data object, read once per event
 	dataDone bool
+	textDone bool // msgLow and cmdLow hold the folded message and command line
+	msgLow   string
+	cmdLow   string
 
 	corr  *corrState
 	pre   preState
@@ -109,6 +112,7 @@ func (x *Engine) begin(ev *event.Event) {
 		x.raw = unsafe.String(unsafe.SliceData(ev.Raw), len(ev.Raw))
 	}
 	x.dataKV, x.dataDone = x.dataKV[:0], false
+	x.textDone = false
 	if x.fam == famJSON && x.raw != "" {
 		x.flatWindows()
 	}
@@ -393,10 +397,15 @@ func (x *Engine) keyword(t *fieldTest) bool {
 // anyText calls f on each text of the event until it returns true.
 func (x *Engine) anyText(f func(s, low string) bool) bool {
 	ev := x.ev
-	if ev.Message != "" && f(ev.Message, x.foldTemp(ev.Message)) {
+	if !x.textDone { // fold the message and command line once per event
+		x.textDone = true
+		x.msgLow = x.foldTemp(ev.Message)
+		x.cmdLow = x.foldTemp(ev.CommandLine)
+	}
+	if ev.Message != "" && f(ev.Message, x.msgLow) {
 		return true
 	}
-	if ev.CommandLine != "" && ev.CommandLine != ev.Message && f(ev.CommandLine, x.foldTemp(ev.CommandLine)) {
+	if ev.CommandLine != "" && ev.CommandLine != ev.Message && f(ev.CommandLine, x.cmdLow) {
 		return true
 	}
 	if x.raw == "" {
