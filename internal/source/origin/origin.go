@@ -82,9 +82,10 @@ type Spec struct {
 	Query string `json:"query,omitempty"`
 	// Index is the index pattern of an opensearch origin (required).
 	Index string `json:"index,omitempty"`
-	// Start (inclusive) and End (exclusive) bound the events by time. Loki
-	// needs Start; a zero End means now. For opensearch they filter on
-	// TimeField.
+	// Start (inclusive) and End (exclusive) bound the events by time; a
+	// zero bound is open. Loki needs Start (a zero End means now); for
+	// opensearch they filter on TimeField; for files, events outside are
+	// skipped (events without a time are kept).
 	Start time.Time `json:"start,omitzero"`
 	End   time.Time `json:"end,omitzero"`
 	// TimeField is the opensearch date field to filter and sort on
@@ -353,7 +354,27 @@ func openFiles(ctx context.Context, s Spec, o *options) (iter.Seq2[*event.Event,
 			return nil, specErr("path", "%s is a directory", p)
 		}
 	}
-	return source.ReadFiles(ctx, files, source.Options{MaxLineBytes: s.MaxLineBytes}), nil
+	seq := source.ReadFiles(ctx, files, source.Options{MaxLineBytes: s.MaxLineBytes})
+	if s.Start.IsZero() && s.End.IsZero() {
+		return seq, nil
+	}
+	return inRange(seq, s.Start, s.End), nil
+}
+
+// inRange drops the events whose time is outside [start, end) (a zero bound
+// is open). Events without a time are kept: nothing says they are outside.
+func inRange(seq iter.Seq2[*event.Event, error], start, end time.Time) iter.Seq2[*event.Event, error] {
+	return func(yield func(*event.Event, error) bool) {
+		for ev, err := range seq {
+			if ev != nil && !ev.Time.IsZero() &&
+				(!start.IsZero() && ev.Time.Before(start) || !end.IsZero() && !ev.Time.Before(end)) {
+				continue
+			}
+			if !yield(ev, err) {
+				return
+			}
+		}
+	}
 }
 
 // within checks that path resolves to a file under root.

@@ -115,6 +115,26 @@ func TestFileOriginIsTheFileSource(t *testing.T) {
 			t.Fatalf("event %d differs", i+1)
 		}
 	}
+	// A time range keeps the events inside it.
+	start, end := want[10].Time, want[40].Time
+	seq, err = Open(context.Background(), Spec{Kind: KindFile, Paths: paths, Start: start, End: end})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in []string
+	for _, ev := range want {
+		if !ev.Time.Before(start) && ev.Time.Before(end) {
+			in = append(in, ev.ID)
+		}
+	}
+	var ranged []string
+	for _, ev := range collect(t, seq) {
+		ranged = append(ranged, ev.ID)
+	}
+	if len(in) == 0 || len(in) == len(want) || !slices.Equal(ranged, in) {
+		t.Errorf("range: %d events, want %d of %d", len(ranged), len(in), len(want))
+	}
+
 	if _, err := Open(context.Background(), Spec{Kind: KindFile, Path: filepath.Join(t.TempDir(), "missing.jsonl")}); !errors.Is(err, ErrSpec) || !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing file: %v", err)
 	}
