@@ -24,6 +24,9 @@ import (
 // bad record, after which reading goes on; any other error ends it.
 type Opener func(ctx context.Context, src store.Source) (iter.Seq2[*event.Event, error], error)
 
+// MaxFiles is the most files one "file" source may name.
+const MaxFiles = 10000
+
 // KindFile is the source kind of files on the server's disk, uploads
 // included.
 const KindFile = "file"
@@ -68,6 +71,9 @@ func ParseFileParams(raw json.RawMessage) (FileParams, error) {
 	paths := p.All()
 	if len(paths) == 0 {
 		return p, errors.New("file source: params.path or params.paths is required")
+	}
+	if len(paths) > MaxFiles {
+		return p, fmt.Errorf("file source: %d files, at most %d", len(paths), MaxFiles)
 	}
 	for _, path := range paths {
 		if strings.TrimSpace(path) == "" {

@@ -32,6 +32,7 @@ const (
 	maxInvestigationJSON = 1 << 20  // a JSON create request
 	maxFormValue         = 64 << 10 // one non-file multipart field
 	cancelWait           = 5 * time.Second
+	maxUploadFiles       = 1000 // file parts of one multipart upload
 )
 
 // investigations is what the API runs on.
@@ -253,6 +254,9 @@ func (iv *investigations) investigation(name string, src store.Source, from, to 
 	if len(bytes.TrimSpace(options)) > 0 && !bytes.HasPrefix(bytes.TrimSpace(options), []byte("{")) && string(bytes.TrimSpace(options)) != "null" {
 		return inv, badf("options must be a JSON object")
 	}
+	if _, err := jobs.ParseOptions(options); err != nil { // before any upload is read
+		return inv, badf("%v", err)
+	}
 	if inv.Name == "" {
 		inv.Name = defaultName(src)
 	}
@@ -436,6 +440,9 @@ func (iv *investigations) fromMultipart(r *http.Request, limit int) (store.Inves
 				return fail(badf("unknown multipart field %q (want name, from, to, options and file parts)", name))
 			}
 			continue
+		}
+		if len(paths) == maxUploadFiles {
+			return fail(badf("more than %d files in one upload", maxUploadFiles))
 		}
 		path, err := jobs.Spool(iv.dataDir, part, left)
 		if err != nil {

@@ -608,6 +608,10 @@ func TestInvestigationBadInput(t *testing.T) {
 			t.Errorf("%s: %d %s; want %d with %q and a request id", c.name, resp.StatusCode, out, c.status, c.msg)
 		}
 	}
+	if resp, out := s.do(t, "POST", "/api/investigations?options="+url.QueryEscape(`{"max_evidence":1000}`), "application/x-ndjson",
+		strings.NewReader(`{"msg":"x"}`)); resp.StatusCode != 400 || !strings.Contains(string(out), "max_evidence") {
+		t.Errorf("upload with a bad option: %d %s", resp.StatusCode, out)
+	}
 	req, _ := http.NewRequest("POST", s.URL+"/api/investigations", strings.NewReader("x\n"))
 	req.Header.Set("Content-Encoding", "br")
 	if resp, err := s.Client().Do(req); err != nil || resp.StatusCode != http.StatusUnsupportedMediaType {
