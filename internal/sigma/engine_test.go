@@ -221,3 +221,27 @@ func TestFlatWindowsRecord(t *testing.T) {
 		t.Errorf("got %v", got)
 	}
 }
+
+// Unnamed Windows <Data> items are searched as a list.
+func TestWindowsUnnamedData(t *testing.T) {
+	rs := Parse("d.yml", []byte(`title: D
+logsource: {product: windows, service: powershell-classic}
+detection: {sel: {Data|contains: 'HostApplication=powershell -enc'}, condition: sel}
+`), Options{})
+	x := rs.NewEngine()
+	for raw, want := range map[string]bool{
+		`{"Event":{"System":{"EventID":400,"Channel":"Windows PowerShell"},"EventData":{"Data":["Available","NewEngineState=Available HostApplication=powershell -enc SQBFAFgA"]}}}`: true,
+		`{"Event":{"System":{"EventID":400,"Channel":"Windows PowerShell"},"EventData":{"Data":["Available","HostApplication=powershell.exe"]}}}`:                  false,
+	} {
+		var evs []*event.Event
+		for ev, err := range source.Read(context.Background(), strings.NewReader(raw+"\n"), source.Options{Name: "d"}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			evs = append(evs, ev)
+		}
+		if got := x.Match(rs.Rules[0], evs[0]); got != want {
+			t.Errorf("%s: %v, want %v (data path %q)", raw, got, want, evs[0].DataPath)
+		}
+	}
+}

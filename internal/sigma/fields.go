@@ -274,6 +274,10 @@ func builtin(f family, name string) []fieldSource {
 			return srcs(typed(efProvider), data(name))
 		case "Computer", "ComputerName":
 			return srcs(typed(efHost), data(name))
+		// Unnamed <Data> items (classic PowerShell, Defender, ...) stay a
+		// list under EventData.Data.
+		case "Data":
+			return srcs(data(name), rpath("Event.EventData.Data"), rpath("winlog.event_data.Data"))
 		// Security 4688 names the process fields differently from Sysmon 1.
 		case "Image":
 			return srcs(data("Image"), data("NewProcessName"))
