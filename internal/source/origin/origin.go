@@ -227,10 +227,16 @@ func (s Spec) Validate() error {
 			return specErr("username", "a password needs a username")
 		}
 	}
-	if s.Kind == KindFile || s.Kind == KindEVTX {
-		if s.TimeField != "" || s.Slices != 0 || s.Username != "" || s.Password != "" || s.Tenant != "" {
-			return specErr("kind", "a %s source takes no time_field, slices or credentials", s.Kind)
-		}
+	search := s.Kind == KindOpenSearch || s.Kind == KindElasticsearch
+	switch {
+	case !remote && (s.Username != "" || s.Password != "" || s.Tenant != ""):
+		return specErr("kind", "a %s source takes no credentials", s.Kind)
+	case !search && s.Index != "":
+		return specErr("index", "only opensearch and elasticsearch sources have an index")
+	case !search && (s.TimeField != "" || s.Slices != 0):
+		return specErr("slices", "time_field and slices belong to opensearch and elasticsearch sources")
+	case s.Kind != KindLoki && s.Tenant != "":
+		return specErr("tenant", "only a loki source has a tenant")
 	}
 	return nil
 }
