@@ -152,11 +152,11 @@ func (s *invServer) do(t *testing.T, method, path, ctype string, body io.Reader)
 }
 
 type invJSON struct {
-	ID       string `json:"id"`
-	Name     string `json:"name"`
-	Status   string `json:"status"`
-	Error    string `json:"error"`
-	Source   struct {
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Status string `json:"status"`
+	Error  string `json:"error"`
+	Source struct {
 		Kind   string          `json:"kind"`
 		Params json.RawMessage `json:"params"`
 	} `json:"source"`
@@ -218,14 +218,14 @@ func (s *invServer) poll(t *testing.T, id string) invJSON {
 }
 
 type findingJSON struct {
-	ID         string `json:"id"`
-	Tactic     string `json:"tactic"`
-	TacticID   string `json:"tactic_id"`
-	Priority   string `json:"priority"`
-	Host       string `json:"host"`
-	Conclusion string `json:"conclusion"`
-	First      string `json:"first"`
-	Last       string `json:"last"`
+	ID         string              `json:"id"`
+	Tactic     string              `json:"tactic"`
+	TacticID   string              `json:"tactic_id"`
+	Priority   string              `json:"priority"`
+	Host       string              `json:"host"`
+	Conclusion string              `json:"conclusion"`
+	First      string              `json:"first"`
+	Last       string              `json:"last"`
 	Rule       struct{ ID string } `json:"rule"`
 	Evidence   []struct {
 		RecordID string `json:"record_id"`
