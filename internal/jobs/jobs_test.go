@@ -644,3 +644,33 @@ func TestRemoteSourceJob(t *testing.T) {
 		t.Errorf("event volume after the resume %d, want %d (counted afresh)", v, lines)
 	}
 }
+
+// A job still queued when its process died never started: Recover starts
+// it from the beginning.
+func TestRecoverStartsQueued(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "events.log")
+	writeEvents(t, path, 5000, 1000)
+	s := openStore(t, dir)
+	ctx := context.Background()
+	src := fileSource(path)
+	inv, err := s.CreateInvestigation(ctx, store.Investigation{Source: src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp, _ := fileFingerprint(src)
+	s.SetSourceState(ctx, inv.ID, fp)
+	m := newManager(t, Config{Store: s})
+	rec, err := m.Recover(ctx)
+	if err != nil || !slices.Equal(rec.Resumed, []string{inv.ID}) {
+		t.Fatalf("recovery %+v, %v", rec, err)
+	}
+	if p, ok := m.Progress(inv.ID); ok && p.Resumed {
+		t.Error("a queued job is reported as resumed")
+	}
+	done := waitFinal(t, s, inv.ID)
+	if done.Status != store.Done || done.Events != 5000 {
+		t.Fatalf("queued job after recovery: %s %q, %d events", done.Status, done.Error, done.Events)
+	}
+	sameFindings(t, stored(t, s, inv.ID), reference(t, path, pipeline.Options{}))
+}
