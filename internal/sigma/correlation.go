@@ -28,6 +28,12 @@ type correlation struct {
 	aliases  map[string]map[string]string // alias → rule name/id → field
 	timespan time.Duration
 	min, max int64 // condition bounds; max < 0 when open
+	neq      int64 // count that must not be reached exactly; < 0 when none
+	// atClose: the condition has an upper bound or neq, so it is decided
+	// when a group's window closes (a later event past the timespan, an
+	// eviction, or the end of the stream) rather than when a count is
+	// reached.
+	atClose  bool
 	field    string
 	generate bool
 	index    int
@@ -39,7 +45,7 @@ type correlation struct {
 
 // compileCorrelation reads a correlation section.
 func compileCorrelation(r *Rule, n *ynode) (*correlation, error) {
-	c := &correlation{rule: r, max: -1}
+	c := &correlation{rule: r, max: -1, neq: -1}
 	c.kind = n.get("type").str()
 	switch c.kind {
 	case "event_count", "value_count", "temporal", "temporal_ordered":
@@ -84,12 +90,7 @@ func compileCorrelation(r *Rule, n *ynode) (*correlation, error) {
 	cond := n.get("condition")
 	switch {
 	case c.kind == "temporal" || c.kind == "temporal_ordered":
-		c.min = int64(len(c.refNames))
-		if cond != nil && cond.kind == kMap {
-			if err := c.bounds(cond); err != nil {
-				return nil, err
-			}
-		}
+		c.min = int64(len(c.refNames)) // every rule matched (the spec's only form)
 	case cond == nil || cond.kind != kMap:
 		return nil, fmt.Errorf("correlation %s needs a condition mapping", c.kind)
 	default:
@@ -106,9 +107,8 @@ func compileCorrelation(r *Rule, n *ynode) (*correlation, error) {
 	return c, nil
 }
 
-// bounds reads gt/gte/lt/lte/eq into [min, max].
+// bounds reads gt/gte/lt/lte/eq/neq into [min, max] and neq.
 func (c *correlation) bounds(cond *ynode) error {
-	lower := false
 	for i, k := range cond.keys {
 		if k == "field" {
 			continue
@@ -119,25 +119,29 @@ func (c *correlation) bounds(cond *ynode) error {
 		}
 		switch k {
 		case "gt":
-			c.min, lower = n+1, true
+			c.min = n + 1
 		case "gte":
-			c.min, lower = n, true
+			c.min = n
 		case "eq":
-			c.min, c.max, lower = n, n, true
+			c.min, c.max = n, n
 		case "lt":
 			c.max = n - 1
 		case "lte":
 			c.max = n
 		case "neq":
-			return unsupportedf("correlation: neq condition needs the end of a window")
+			c.neq = n
 		default:
 			return fmt.Errorf("correlation condition: unknown operator %q", k)
 		}
 	}
-	if !lower || c.min <= 0 {
-		return unsupportedf("correlation: a condition without a lower bound (lt/lte only) needs the end of a window")
+	if c.min <= 0 && c.max < 0 && c.neq < 0 {
+		return fmt.Errorf("correlation condition has no operator")
 	}
-	if c.min > maxThreshold {
+	if c.max >= 0 && c.max < max(c.min, 1) {
+		return fmt.Errorf("correlation condition can never hold (at most %d, at least %d)", c.max, max(c.min, 1))
+	}
+	c.atClose = c.max >= 0 || c.neq >= 0
+	if c.min > maxThreshold || c.max > maxThreshold || c.neq > maxThreshold {
 		return unsupportedf("correlation: threshold above %d", maxThreshold)
 	}
 	return nil
@@ -214,6 +218,11 @@ type corrGroup struct {
 	last     []time.Time          // temporal: last match per rule; ordered: chain start per step
 	seen     []bool
 	evidence []finding.Evidence
+	start    time.Time // window-close groups: start of the current window
+	count    int64     // window-close: events in the window
+	dead     bool      // window-close: the count passed the upper bound
+	over     bool      // window-close: the count passed neq (no upper bound): holds
+	overN    int64     // the count when it passed neq
 }
 
 func newCorrState(rs *Ruleset) *corrState {
@@ -224,7 +233,7 @@ func newCorrState(rs *Ruleset) *corrState {
 	return s
 }
 
-func (s *corrState) group(c *correlation, key string) *corrGroup {
+func (s *corrState) group(x *Engine, c *correlation, key string, emit func(detect.Detection)) *corrGroup {
 	t := &s.tables[c.index]
 	if t.groups == nil {
 		t.groups = map[string]*list.Element{}
@@ -236,7 +245,11 @@ func (s *corrState) group(c *correlation, key string) *corrGroup {
 	if t.lru.Len() >= s.max {
 		old := t.lru.Back()
 		t.lru.Remove(old)
-		delete(t.groups, old.Value.(*corrGroup).key)
+		g := old.Value.(*corrGroup)
+		delete(t.groups, g.key)
+		if c.atClose {
+			c.close(x, g, emit)
+		}
 	}
 	g := &corrGroup{key: key}
 	t.groups[key] = t.lru.PushFront(g)
@@ -267,13 +280,17 @@ func (s *corrState) observe(x *Engine, c *correlation, r *Rule, emit func(detect
 	key := kb.String()
 	ev := x.ev
 	now := ev.Time
-	g := s.group(c, key)
+	g := s.group(x, c, key, emit)
 	if len(g.evidence) == maxCorrEvidence {
 		copy(g.evidence, g.evidence[1:])
 		g.evidence = g.evidence[:maxCorrEvidence-1]
 	}
 	g.evidence = append(g.evidence, evidenceOf(ev))
 	within := func(t time.Time) bool { return now.Sub(t) <= c.timespan }
+	if c.atClose {
+		c.observeWindow(x, g, ri, now, emit)
+		return
+	}
 	var count int64
 	switch c.kind {
 	case "event_count":
@@ -346,6 +363,84 @@ func (s *corrState) observe(x *Engine, c *correlation, r *Rule, emit func(detect
 	}
 	emit(c.detection(x, key, count, g.evidence))
 	s.drop(c, g) // start afresh: one conclusion per window
+}
+
+// observeWindow counts one event into a window-close group (tumbling
+// windows per group). The event is already last in g.evidence; an event
+// past the window closes it and opens the next.
+func (c *correlation) observeWindow(x *Engine, g *corrGroup, ri int, now time.Time, emit func(detect.Detection)) {
+	if g.count > 0 && now.Sub(g.start) > c.timespan {
+		last := g.evidence[len(g.evidence)-1]
+		g.evidence = g.evidence[:len(g.evidence)-1]
+		c.close(x, g, emit)
+		*g = corrGroup{key: g.key, evidence: append(g.evidence[:0], last)}
+	}
+	if g.count == 0 {
+		g.start = now
+	}
+	g.count++
+	if g.dead || g.over {
+		return
+	}
+	if c.kind == "value_count" {
+		if v := x.value(c.fieldAcc[ri]); v.ok && !v.null {
+			if g.values == nil {
+				g.values = map[string]time.Time{}
+			}
+			if _, ok := g.values[v.s]; !ok {
+				g.values[strings.Clone(v.s)] = now
+			}
+		}
+	}
+	// Past the upper bound the window cannot hold any more; past neq
+	// (with no upper bound) it holds whatever follows. Either way no
+	// more values need keeping.
+	switch n := c.windowCount(g); {
+	case c.max >= 0 && n > c.max:
+		g.dead, g.values = true, nil
+	case c.max < 0 && c.neq >= 0 && n > c.neq && n >= c.min:
+		g.over, g.overN, g.values = true, n, nil
+	}
+}
+
+// windowCount is the counted quantity of a window: events, or distinct
+// values of the field.
+func (c *correlation) windowCount(g *corrGroup) int64 {
+	switch {
+	case c.kind != "value_count":
+		return g.count
+	case g.over:
+		return g.overN
+	}
+	return int64(len(g.values))
+}
+
+// close decides a window-close group's condition and emits when it holds.
+func (c *correlation) close(x *Engine, g *corrGroup, emit func(detect.Detection)) {
+	if g.count == 0 || g.dead {
+		return
+	}
+	n := c.windowCount(g)
+	if !g.over && (n == 0 || n < c.min || (c.max >= 0 && n > c.max) || n == c.neq) {
+		return
+	}
+	d := c.detection(x, g.key, n, nil)
+	d.Event = nil // the window's events are in Related
+	d.Related = append([]finding.Evidence(nil), g.evidence...)
+	emit(d)
+}
+
+// flush closes every window-close group at the end of the stream.
+func (s *corrState) flush(x *Engine, emit func(detect.Detection)) {
+	for _, c := range x.rs.corrs {
+		if !c.atClose || c.index >= len(s.tables) {
+			continue
+		}
+		t := &s.tables[c.index]
+		for el := t.lru.Back(); el != nil; el = el.Prev() {
+			c.close(x, el.Value.(*corrGroup), emit)
+		}
+	}
 }
 
 func (c *correlation) detection(x *Engine, key string, count int64, evidence []finding.Evidence) detect.Detection {

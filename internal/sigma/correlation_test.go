@@ -2,6 +2,7 @@ package sigma
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -52,7 +53,18 @@ func runCorr(t *testing.T, src string, opt Options, steps []step) []string {
 			out = append(out, fmt.Sprintf("%d:%s:%d", i, d.Rule.Title, d.Count))
 		})
 	}
+	x.Flush(func(d detect.Detection) {
+		out = append(out, fmt.Sprintf("end:%s:%d:%s", d.Rule.Title, d.Count, strings.Join(recordIDs(d), ",")))
+	})
 	return out
+}
+
+func recordIDs(d detect.Detection) []string {
+	var ids []string
+	for _, e := range d.Related {
+		ids = append(ids, e.Time.Format("05"))
+	}
+	return ids
 }
 
 func TestEventCount(t *testing.T) {
@@ -134,7 +146,8 @@ correlation: {type: event_count, rules: [fail], group-by: [user], timespan: 1h, 
 
 func TestCorrelationProblems(t *testing.T) {
 	for src, want := range map[string]string{
-		"title: X\ncorrelation: {type: event_count, rules: [fail], timespan: 1m, condition: {lt: 3}}\n":                                                                                          "unsupported: correlation: a condition without a lower bound",
+		"title: X\ncorrelation: {type: event_count, rules: [fail], timespan: 1m, condition: {gte: 5000}}\n":                                                                                      "unsupported: correlation: threshold above 4096",
+		"title: X\ncorrelation: {type: event_count, rules: [fail], timespan: 1m, condition: {gte: 3, lt: 2}}\n":                                                                                  "invalid: correlation condition can never hold",
 		"title: X\ncorrelation: {type: event_count, rules: [nope], timespan: 1m, condition: {gte: 3}}\n":                                                                                         `invalid: correlation: unknown rule "nope"`,
 		"title: X\ncorrelation: {type: event_count, rules: [fail], timespan: 1x, condition: {gte: 3}}\n":                                                                                         "invalid: correlation timespan",
 		"title: X\ncorrelation: {type: magic, rules: [fail], timespan: 1m}\n":                                                                                                                    "unsupported: correlation: type magic",
@@ -144,5 +157,53 @@ func TestCorrelationProblems(t *testing.T) {
 		if len(rs.Problems) != 1 || !strings.Contains(rs.Problems[0].String(), want) {
 			t.Errorf("%s: problems %v, want %q", src, rs.Problems, want)
 		}
+	}
+}
+
+// Conditions with an upper bound or neq are decided when a group's window
+// closes: a later event past the timespan, or the end of the stream.
+func TestWindowClose(t *testing.T) {
+	src := `title: Rare
+correlation: {type: event_count, rules: [login], group-by: [user], timespan: 60s, condition: {lt: 3}}
+`
+	got := runCorr(t, src, Options{}, []step{
+		{0, "login", "a", ""}, {10, "login", "a", ""}, {5, "login", "b", ""}, {6, "login", "b", ""}, {7, "login", "b", ""},
+		{100, "login", "a", ""}, // closes a's first window (2 events), opens another
+	})
+	if strings.Join(got, " ") != "5:Rare:2 end:Rare:1:40" {
+		t.Errorf("lt: got %v", got)
+	}
+
+	src = `title: Few Sources
+correlation: {type: value_count, rules: [fail], group-by: [user], timespan: 1h, condition: {field: ip, gte: 2, lte: 3}}
+`
+	got = runCorr(t, src, Options{}, []step{
+		{0, "fail", "a", "1"}, {1, "fail", "a", "2"}, {2, "fail", "a", "2"},
+		{3, "fail", "b", "1"}, {4, "fail", "b", "2"}, {5, "fail", "b", "3"}, {6, "fail", "b", "4"}, // past 3: never
+		{7, "fail", "c", "1"}, // below 2
+	})
+	if strings.Join(got, " ") != "end:Few Sources:2:00,01,02" {
+		t.Errorf("range: got %v", got)
+	}
+
+	src = `title: Not Two
+correlation: {type: event_count, rules: [fail], group-by: [user], timespan: 1h, condition: {neq: 2}}
+`
+	got = runCorr(t, src, Options{}, []step{
+		{0, "fail", "a", ""}, {1, "fail", "a", ""}, {2, "fail", "b", ""}, {3, "fail", "c", ""}, {4, "fail", "c", ""}, {5, "fail", "c", ""},
+	})
+	sort.Strings(got)
+	if strings.Join(got, " ") != "end:Not Two:1:02 end:Not Two:3:03,04,05" {
+		t.Errorf("neq: got %v", got)
+	}
+
+	// An evicted group is decided when it leaves.
+	src = `title: Rare
+correlation: {type: event_count, rules: [login], group-by: [user], timespan: 1h, condition: {lte: 1}}
+`
+	got = runCorr(t, src, Options{MaxTracked: 2}, []step{{0, "login", "a", ""}, {1, "login", "b", ""}, {2, "login", "c", ""}})
+	sort.Strings(got)
+	if strings.Join(got, " ") != "2:Rare:1 end:Rare:1:01 end:Rare:1:02" {
+		t.Errorf("eviction: got %v", got)
 	}
 }

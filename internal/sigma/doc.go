@@ -28,7 +28,11 @@
 // Each stream evaluates the Ruleset through its own Engine, which holds the
 // per-event scratch space and the bounded correlation state (event_count,
 // value_count, temporal, temporal_ordered, with group-by and timespan; an
-// LRU of groups per correlation). Rules are indexed by family, channel and
+// LRU of groups per correlation). A count condition with only a lower
+// bound fires as soon as a sliding window reaches it; one with an upper
+// bound or neq is decided when the group's window closes (a later event
+// past the timespan, eviction from the LRU, or Flush at the end of the
+// stream). Rules are indexed by family, channel and
 // event id, and a literal prefilter reaches a rule only when a literal its
 // detection requires occurs in the event; evaluation does not allocate
 // unless a rule matches. Matches become detect.Detection values with the

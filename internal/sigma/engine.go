@@ -88,8 +88,10 @@ func (x *Engine) Observe(ev *event.Event, emit func(detect.Detection)) {
 	x.raw = ""
 }
 
-// Flush releases the correlation state at the end of the stream.
+// Flush decides the correlations whose condition waits for the end of a
+// window (upper bounds, neq), then releases the correlation state.
 func (x *Engine) Flush(emit func(detect.Detection)) {
+	x.corr.flush(x, emit)
 	x.corr = newCorrState(x.rs)
 }
 

@@ -231,7 +231,7 @@ detection: {sel: {Data|contains: 'HostApplication=powershell -enc'}, condition: 
 	x := rs.NewEngine()
 	for raw, want := range map[string]bool{
 		`{"Event":{"System":{"EventID":400,"Channel":"Windows PowerShell"},"EventData":{"Data":["Available","NewEngineState=Available HostApplication=powershell -enc SQBFAFgA"]}}}`: true,
-		`{"Event":{"System":{"EventID":400,"Channel":"Windows PowerShell"},"EventData":{"Data":["Available","HostApplication=powershell.exe"]}}}`:                  false,
+		`{"Event":{"System":{"EventID":400,"Channel":"Windows PowerShell"},"EventData":{"Data":["Available","HostApplication=powershell.exe"]}}}`:                                    false,
 	} {
 		var evs []*event.Event
 		for ev, err := range source.Read(context.Background(), strings.NewReader(raw+"\n"), source.Options{Name: "d"}) {
