@@ -39,8 +39,8 @@ fi
 echo "== go test"
 go test -count=1 ./...
 
-echo "== go test -race (server, pipeline, CLI)"
-go test -count=1 -race ./internal/server/... ./internal/pipeline/... ./internal/store/... ./cmd/...
+echo "== go test -race (server, pipeline, store, jobs, LLM stage, CLI)"
+go test -count=1 -race ./internal/server/... ./internal/pipeline/... ./internal/store/... ./internal/jobs/... ./internal/reason/deep/... ./internal/llm/... ./cmd/...
 
 echo "== fuzz (${LOUPE_FUZZTIME:=10s} each)"
 # Every Fuzz target in the tree, one at a time (go test allows one -fuzz per run).
