@@ -122,7 +122,7 @@ Flags:
 	logger := cfg.Logger(stderr)
 	var analyst *deep.Analyst
 	if llmOpts.enabled() {
-		if analyst, err = newAnalyst(cfg, llmOpts, logger, false); err != nil {
+		if analyst, err = newAnalyst(cfg, llmOpts, logger, false, nil); err != nil {
 			fmt.Fprintf(stderr, "loupe analyze: --llm: %v\n", err)
 			return exitError
 		}

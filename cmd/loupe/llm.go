@@ -10,6 +10,7 @@ import (
 
 	"github.com/loupe-sec/loupe/internal/config"
 	"github.com/loupe-sec/loupe/internal/llm"
+	"github.com/loupe-sec/loupe/internal/metrics"
 	"github.com/loupe-sec/loupe/internal/reason/deep"
 )
 
@@ -97,10 +98,13 @@ func (f *llmFlags) check() error {
 
 // newAnalyst builds the reasoning stage from the loaded configuration; with
 // cache set, answers are kept per cfg's cache settings.
-func newAnalyst(cfg config.Config, f *llmFlags, log *slog.Logger, cache bool) (*deep.Analyst, error) {
+func newAnalyst(cfg config.Config, f *llmFlags, log *slog.Logger, cache bool, m *metrics.Metrics) (*deep.Analyst, error) {
 	p, err := llm.New(cfg.LLMProvider, cfg.LLMModel, cfg.LLMBaseURL, cfg.LLMAPIKey, &http.Client{})
 	if err != nil {
 		return nil, err
+	}
+	if m != nil { // serve: calls, tokens and latency in /metrics
+		p = m.Provider(p)
 	}
 	dc := deep.Config{
 		Provider: p,
@@ -111,6 +115,11 @@ func newAnalyst(cfg config.Config, f *llmFlags, log *slog.Logger, cache bool) (*
 	}
 	if cache && cfg.CacheEnabled {
 		dc.Cache = llm.NewCache(cfg.CacheTTL, 0)
+		if m != nil {
+			if err := m.WatchCache("llm", dc.Cache); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return deep.New(dc)
 }

@@ -70,7 +70,7 @@ Flags:
 			fmt.Fprintln(stderr, "loupe serve: --llm-reasoning needs a provider (llm.provider, LOUPE_LLM_PROVIDER or --llm-provider)")
 			return exitUsage
 		}
-		a, err := newAnalyst(cfg, llmOpts, logger, true)
+		a, err := newAnalyst(cfg, llmOpts, logger, true, srv.Metrics())
 		if err != nil {
 			fmt.Fprintf(stderr, "loupe serve: --llm-reasoning: %v\n", err)
 			return exitError

@@ -43,6 +43,10 @@ func NewCache(ttl time.Duration, max int) *Cache {
 	return &Cache{ttl: ttl, max: max, now: time.Now, order: list.New(), byKey: map[string]*list.Element{}}
 }
 
+// Stats returns the lookups answered from the cache and those that were
+// not, for metrics.
+func (c *Cache) Stats() (hits, misses int64) { return c.Hits.Load(), c.Misses.Load() }
+
 // Get returns the answer stored under key, if it has not expired.
 func (c *Cache) Get(key string) (string, bool) {
 	c.mu.Lock()
