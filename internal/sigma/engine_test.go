@@ -245,3 +245,23 @@ detection: {sel: {Data|contains: 'HostApplication=powershell -enc'}, condition: 
 		}
 	}
 }
+
+// Fields with many literals get the bucket table; few literals are
+// searched one by one.
+func TestPrefilterTables(t *testing.T) {
+	rs := Parse("gen.yml", genRules(600), Options{})
+	var bucketed, plain int
+	for _, f := range rs.pre.fields {
+		if (len(f.lits) >= bucketMin) != (f.head != nil) {
+			t.Errorf("%s: %d literals, table %v", f.acc.name, len(f.lits), f.head != nil)
+		}
+		if f.head != nil {
+			bucketed++
+		} else {
+			plain++
+		}
+	}
+	if bucketed == 0 || plain == 0 {
+		t.Errorf("%d bucketed and %d plain fields", bucketed, plain)
+	}
+}

@@ -330,6 +330,7 @@ func (b *builder) build() *Ruleset {
 			rs.byFam[f].add(r)
 		}
 	}
+	rs.pre.finish()
 	return rs
 }
 

@@ -135,14 +135,63 @@ type prefilter struct {
 	nextID int32
 }
 
+// maxMoreClauses bounds the extra clauses checked per rule.
+const maxMoreClauses = 4
+
+// clauses returns clauses that must all hold for c to match: one per
+// required field test of an AND, or one joint clause for an OR.
+func (r *Rule) clauses(c *cond) []clause {
+	switch c.op {
+	case opAnd:
+		var out []clause
+		for _, k := range c.kids {
+			out = append(out, r.clauses(k)...)
+		}
+		return out
+	case opRef:
+		if alts := r.searches[c.search].alts; len(alts) == 1 {
+			var out []clause
+			for _, t := range alts[0] {
+				if tc := testClause(t); tc != nil {
+					out = append(out, tc)
+				}
+			}
+			return out
+		}
+	}
+	if n := r.need(c); n != nil {
+		return []clause{n}
+	}
+	return nil
+}
+
 func (p *prefilter) add(r *Rule) {
-	c := r.need(r.cond)
-	if c == nil {
+	cls := r.clauses(r.cond)
+	if len(cls) == 0 {
 		return
 	}
+	// The cheapest clause indexes the rule; a few others are checked
+	// before its detection runs.
+	best := 0
+	for i, c := range cls {
+		if c.cost() < cls[best].cost() {
+			best = i
+		}
+	}
+	r.pre = p.lits(cls[best])
+	for i, c := range cls {
+		if i != best && len(r.more) < maxMoreClauses {
+			r.more = append(r.more, p.lits(c))
+		}
+	}
+}
+
+// lits registers a clause's literals and returns their ids.
+func (p *prefilter) lits(c clause) []preLit {
 	if p.byAcc == nil {
 		p.byAcc = map[*accessor]*fieldLits{}
 	}
+	var out []preLit
 	for _, cl := range c {
 		f := p.byAcc[cl.acc]
 		if f == nil {
@@ -159,14 +208,37 @@ func (p *prefilter) add(r *Rule) {
 			p.nextID++
 		}
 		pl := preLit{f: f, id: f.ids[i]}
-		dup := false
-		for _, x := range r.pre {
-			dup = dup || x == pl
-		}
-		if !dup {
-			r.pre = append(r.pre, pl)
+		if !slices.Contains(out, pl) {
+			out = append(out, pl)
 		}
 	}
+	return out
+}
+
+// clauseHolds reports whether one of a clause's literals occurs (or its
+// field cannot be told, being an array).
+func (x *Engine) clauseHolds(c []preLit) bool {
+	s := &x.pre
+	for _, pl := range c {
+		f := pl.f
+		if s.scanned[f.n] != x.gen {
+			x.scan(f)
+		}
+		if s.open[f.n] || s.hits[pl.id>>6]&(1<<(pl.id&63)) != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// moreHold checks a rule's extra clauses.
+func (x *Engine) moreHold(r *Rule) bool {
+	for _, c := range r.more {
+		if !x.clauseHolds(c) {
+			return false
+		}
+	}
+	return true
 }
 
 // bucketMin is the literal count from which a field gets a bucket table
@@ -221,22 +293,9 @@ func (x *Engine) hit(id int32) {
 	s.hits[w] |= 1 << (id & 63)
 }
 
-// passes reports whether r's clause has a hit in the current event.
+// passes reports whether r's clauses hold in the current event.
 func (x *Engine) passes(r *Rule) bool {
-	if r.pre == nil {
-		return true
-	}
-	s := &x.pre
-	for _, pl := range r.pre {
-		f := pl.f
-		if s.scanned[f.n] != x.gen {
-			x.scan(f)
-		}
-		if s.open[f.n] || s.hits[pl.id>>6]&(1<<(pl.id&63)) != 0 {
-			return true
-		}
-	}
-	return false
+	return r.pre == nil || (x.clauseHolds(r.pre) && x.moreHold(r))
 }
 
 // scan finds which of f's literals occur in the field's folded value.
@@ -329,7 +388,9 @@ func (x *Engine) run(b *bucket, emit func(detect.Detection)) {
 			for _, r := range b.byLit[id] {
 				if x.stamp[r.index] != x.gen {
 					x.stamp[r.index] = x.gen
-					x.try(r, emit)
+					if x.moreHold(r) {
+						x.try(r, emit)
+					}
 				}
 			}
 		}

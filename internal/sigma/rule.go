@@ -37,7 +37,8 @@ type Rule struct {
 	// (accepted beside the one inside the correlation section).
 	generateTop bool
 	corrs       []*correlation
-	pre         []preLit // literal clause for the prefilter; nil = always evaluated
+	pre         []preLit   // literal clause for the prefilter; nil = always evaluated
+	more        [][]preLit // further clauses that must hold too
 
 	attr     finding.Rule
 	what     string // "triggered the Sigma rule \"Title\""
