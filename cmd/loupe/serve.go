@@ -27,7 +27,9 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(fs.Output(), `Usage: loupe serve [flags]
 
 Serves the Timesketch log reasoning agent: POST /analyze_logs (NDJSON events
-in, NDJSON findings out, streamed), GET /healthz and GET /. Binds
+in, NDJSON findings out, streamed), the SIB alert analysis (POST /api/analyze,
+GET /analyze), investigations (the /api/investigations API and the
+/investigations pages), GET /metrics (Prometheus), GET /healthz and GET /. Binds
 127.0.0.1:8080 by default. When $LOUPE_TOKEN or $LOUPE_TOKEN_FILE (or token /
 token_file in the config file) is set, requests need "Authorization: Bearer
 <token>". With --rules, Sigma rules run beside the built-in ones; SIGHUP
