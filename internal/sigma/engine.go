@@ -530,9 +530,7 @@ func (x *Engine) data() []dataMember {
 	}
 	obj := x.raw
 	if p := x.ev.DataPath; p != "" {
-		if v, ok := memberPath(x.raw, p); ok {
-			obj = v
-		} else if r := gjson.Get(x.raw, p); r.IsObject() {
+		if r := gjson.Get(x.raw, p); r.IsObject() {
 			obj = r.Raw
 		}
 	}

@@ -1,7 +1,6 @@
 package sigma
 
 import (
-	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -187,39 +186,4 @@ func decodeU(s string) (rune, int) {
 		}
 	}
 	return r, 4
-}
-
-// memberPath finds the object at a plain dotted path ("Event.EventData")
-// with the member scanner; ok is false when the path has gjson escapes or
-// does not lead to an object, and the caller then asks gjson.
-func memberPath(s, path string) (string, bool) {
-	if path == "" || strings.ContainsAny(path, "\\*?|#@") {
-		return "", false
-	}
-	for path != "" {
-		seg, rest, _ := strings.Cut(path, ".")
-		path = rest
-		if seg == "" {
-			return "", false
-		}
-		it := newObjIter(s)
-		found := false
-		for {
-			k, v, ok := it.next()
-			if !ok {
-				break
-			}
-			if k == seg {
-				s, found = v, true
-				break
-			}
-		}
-		if !found {
-			return "", false
-		}
-	}
-	if s == "" || s[0] != '{' {
-		return "", false
-	}
-	return s, true
 }
