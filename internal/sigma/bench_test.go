@@ -187,7 +187,11 @@ func BenchmarkObserveSigmaHQ(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Logf("%d rules loaded, %d not, in %s", len(rs.Rules), len(rs.Problems), rs.LoadTime)
-	benchObserve(b, rs, benchEvents(b))
+	evs := benchEvents(b)
+	if p := sharedFile("evtx-attack-samples.jsonl.gz"); p != "" {
+		evs = readEvents(b, p) // EVTX-ATTACK-SAMPLES, replayed by the loop
+	}
+	benchObserve(b, rs, evs)
 }
 
 func TestSigmaHQLoad(t *testing.T) {
