@@ -2,6 +2,7 @@ package sigma
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -24,6 +25,10 @@ func readEvents(t testing.TB, path string) []*event.Event {
 	defer f.Close()
 	var out []*event.Event
 	for ev, err := range source.Read(context.Background(), f, source.Options{Name: filepath.Base(path)}) {
+		var le *source.LineError
+		if errors.As(err, &le) {
+			continue // a bad line of a shared corpus
+		}
 		if err != nil {
 			t.Fatalf("%s: %v", path, err)
 		}
