@@ -35,17 +35,7 @@ func TestServeUntilSignal(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("healthz: %s", resp.Status)
 	}
-	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case code := <-done:
-		if code != exitOK {
-			t.Fatalf("serve exited with %d: %s", code, errOut.String())
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("serve did not stop on SIGINT")
-	}
+	stopServe(t, &errOut, done)
 	log := errOut.String()
 	if strings.Contains(log, "very-secret-token") || !strings.Contains(log, "[redacted]") {
 		t.Errorf("token not redacted in the log: %s", log)
@@ -130,9 +120,20 @@ func TestServeLLMReasoningMetrics(t *testing.T) {
 	if len(model.Calls()) == 0 {
 		t.Error("the model was never asked")
 	}
-	syscall.Kill(os.Getpid(), syscall.SIGINT)
+	stopServe(t, &errOut, done)
+}
+
+// stopServe sends SIGINT to the process and waits for serve to exit cleanly.
+func stopServe(t *testing.T, errOut *syncBuffer, done <-chan int) {
+	t.Helper()
+	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
 	select {
-	case <-done:
+	case code := <-done:
+		if code != exitOK {
+			t.Fatalf("serve exited with %d: %s", code, errOut.String())
+		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("serve did not stop on SIGINT")
 	}

@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -114,22 +113,7 @@ func TestServeInvestigations(t *testing.T) {
 	go func() {
 		done <- run([]string{"serve", "--listen", "127.0.0.1:0", "--log-format", "text"}, strings.NewReader(""), &out, &errOut)
 	}()
-	addrRE := regexp.MustCompile(`addr=(127\.0\.0\.1:\d+)`)
-	var addr string
-	for deadline := time.Now().Add(10 * time.Second); addr == ""; {
-		select {
-		case code := <-done:
-			t.Fatalf("serve exited early with %d: %s", code, errOut.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve did not log its address: %s", errOut.String())
-		}
-		if m := addrRE.FindStringSubmatch(errOut.String()); m != nil {
-			addr = m[1]
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	addr := waitListening(t, &errOut, done)
 	body, _ := os.Open(filepath.Join("..", "..", "testdata", "attack", "falco.jsonl"))
 	defer body.Close()
 	resp, err := http.Post("http://"+addr+"/api/investigations?name=falco", "application/x-ndjson", body)
@@ -163,17 +147,7 @@ func TestServeInvestigations(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(page), "Terminal shell in container") {
 		t.Fatalf("html export: %s\n%.300s", resp.Status, page)
 	}
-	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case code := <-done:
-		if code != exitOK {
-			t.Fatalf("serve exited with %d: %s", code, errOut.String())
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("serve did not stop on SIGINT")
-	}
+	stopServe(t, &errOut, done)
 	if _, err := os.Stat(filepath.Join(data, "loupe.db")); err != nil {
 		t.Errorf("no store in the data directory: %v", err)
 	}

@@ -3,6 +3,7 @@ package alert
 import (
 	"errors"
 	"fmt"
+	"github.com/loupe-sec/loupe/internal/attack"
 	"strings"
 	"time"
 
@@ -108,7 +109,7 @@ func (a Analysis) Validate() error {
 	if !oneOf(a.FalsePositive.Likelihood, Likelihoods) {
 		errs = append(errs, fmt.Errorf("false_positive.likelihood %q is not one of %s", a.FalsePositive.Likelihood, strings.Join(Likelihoods, ", ")))
 	}
-	if t := a.MitreAttack.Technique; t != "" && !isTechniqueID(t) {
+	if t := a.MitreAttack.Technique; t != "" && !attack.IsTechniqueID(t) {
 		errs = append(errs, fmt.Errorf("mitre_attack.technique %q is not a technique id like T1059 or T1059.004", t))
 	}
 	return errors.Join(errs...)
@@ -121,25 +122,6 @@ func oneOf(v string, set []string) bool {
 		}
 	}
 	return false
-}
-
-// isTechniqueID matches T1234 and T1234.567.
-func isTechniqueID(s string) bool {
-	if len(s) != 5 && len(s) != 9 || s[0] != 'T' {
-		return false
-	}
-	for i := 1; i < len(s); i++ {
-		if i == 5 {
-			if s[i] != '.' {
-				return false
-			}
-			continue
-		}
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // Restore puts the real values back into every text of the analysis that a

@@ -172,3 +172,23 @@ func Order(tacticName string) int {
 func URL(id string) string {
 	return "https://attack.mitre.org/techniques/" + strings.Replace(strings.ToUpper(id), ".", "/", 1) + "/"
 }
+
+// IsTechniqueID reports whether s has the form of a technique or
+// sub-technique id: T1234 or T1234.567 (known to the table or not).
+func IsTechniqueID(s string) bool {
+	if len(s) != 5 && len(s) != 9 || s[0] != 'T' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if i == 5 {
+			if s[i] != '.' {
+				return false
+			}
+			continue
+		}
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}

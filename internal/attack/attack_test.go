@@ -143,3 +143,14 @@ func BenchmarkLookup(b *testing.B) {
 		Lookup("t1003.001")
 	}
 }
+
+func TestIsTechniqueID(t *testing.T) {
+	for s, want := range map[string]bool{
+		"T1059": true, "T1059.001": true, "T9999": true,
+		"": false, "T105": false, "t1059": false, "T1059.01": false, "T1059-001": false, "T10a9": false, "T1059.0011": false,
+	} {
+		if got := IsTechniqueID(s); got != want {
+			t.Errorf("IsTechniqueID(%q) = %v, want %v", s, got, want)
+		}
+	}
+}

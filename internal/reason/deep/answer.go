@@ -133,7 +133,7 @@ func (b *batch) decode(text string, max int) ([]conclusion, error) {
 		}
 		c.priority = p
 		if tech := strings.ToUpper(strings.TrimSpace(f.Technique)); tech != "" {
-			if !techniqueID(tech) {
+			if !attack.IsTechniqueID(tech) {
 				return nil, at("technique %.30q is not an ATT&CK technique id", f.Technique)
 			}
 			c.technique = finding.Technique{ID: tech}
@@ -149,25 +149,6 @@ func (b *batch) decode(text string, max int) ([]conclusion, error) {
 		out = append(out, c)
 	}
 	return out, nil
-}
-
-// techniqueID matches T1234 and T1234.567.
-func techniqueID(s string) bool {
-	if len(s) != 5 && len(s) != 9 || s[0] != 'T' {
-		return false
-	}
-	for i := 1; i < len(s); i++ {
-		if i == 5 {
-			if s[i] != '.' {
-				return false
-			}
-			continue
-		}
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
