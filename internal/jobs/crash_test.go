@@ -3,12 +3,10 @@ package jobs
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/loupe-sec/loupe/internal/store/pgtest"
 	"io"
 	"log/slog"
 	"os"
@@ -101,27 +99,8 @@ func TestCrashMidJobAndResume(t *testing.T) {
 // postgresDSN gives a fresh schema on the server named by LOUPE_PG_DSN, or
 // skips.
 func postgresDSN(t *testing.T) string {
-	dsn := os.Getenv("LOUPE_PG_DSN")
-	if dsn == "" {
-		t.Skip("LOUPE_PG_DSN is not set: skipping the PostgreSQL half (export LOUPE_PG_DSN=$(scripts/postgres.sh start))")
-	}
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "loupe_jobs_" + hex.EncodeToString(b[:])
-	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() { admin.Exec("DROP SCHEMA " + schema + " CASCADE") })
-	sep := "?"
-	if strings.Contains(dsn, "?") {
-		sep = "&"
-	}
-	return dsn + sep + "search_path=" + schema
+	t.Helper()
+	return pgtest.DSN(t, "loupe_jobs")
 }
 
 func crashTest(t *testing.T, dir, dsn string) {

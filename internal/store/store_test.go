@@ -2,11 +2,9 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/loupe-sec/loupe/internal/store/pgtest"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -41,28 +39,8 @@ func openSQLiteTest(t testing.TB) *Store {
 
 func openPostgresTest(t testing.TB) *Store {
 	t.Helper()
-	dsn := os.Getenv("LOUPE_PG_DSN")
-	if dsn == "" {
-		t.Skip("LOUPE_PG_DSN is not set: skipping the PostgreSQL half (export LOUPE_PG_DSN=$(scripts/postgres.sh start))")
-	}
 	ctx := context.Background()
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "loupe_test_" + hex.EncodeToString(b[:])
-	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema on %s: %v", Redact(dsn), err)
-	}
-	t.Cleanup(func() { admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE") })
-	sep := "?"
-	if strings.Contains(dsn, "?") {
-		sep = "&"
-	}
-	s, err := Open(ctx, dsn+sep+"search_path="+schema)
+	s, err := Open(ctx, pgtest.DSN(t, "loupe_test"))
 	if err != nil {
 		t.Fatal(err)
 	}

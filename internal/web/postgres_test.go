@@ -2,10 +2,7 @@ package web
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
-	"os"
+	"github.com/loupe-sec/loupe/internal/store/pgtest"
 	"slices"
 	"strings"
 	"testing"
@@ -18,28 +15,8 @@ import (
 // the end; the test is skipped without it.
 func openPostgres(t *testing.T) *store.Store {
 	t.Helper()
-	dsn := os.Getenv("LOUPE_PG_DSN")
-	if dsn == "" {
-		t.Skip("LOUPE_PG_DSN is not set: skipping the pages over PostgreSQL (export LOUPE_PG_DSN=$(scripts/postgres.sh start))")
-	}
 	ctx := context.Background()
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "loupe_web_" + hex.EncodeToString(b[:])
-	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() { admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE") })
-	sep := "?"
-	if strings.Contains(dsn, "?") {
-		sep = "&"
-	}
-	st, err := store.Open(ctx, dsn+sep+"search_path="+schema)
+	st, err := store.Open(ctx, pgtest.DSN(t, "loupe_web"))
 	if err != nil {
 		t.Fatal(err)
 	}
