@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/loupe-sec/loupe/internal/store/pgtest"
 	"io"
 	"iter"
 	"log/slog"
@@ -43,29 +41,7 @@ var invBackends = []invBackend{
 	{"postgres", pgSchemaDSN},
 }
 
-func pgSchemaDSN(t *testing.T, _ string) string {
-	dsn := os.Getenv("LOUPE_PG_DSN")
-	if dsn == "" {
-		t.Skip("LOUPE_PG_DSN is not set: skipping the PostgreSQL half (export LOUPE_PG_DSN=$(scripts/postgres.sh start))")
-	}
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "loupe_api_" + hex.EncodeToString(b[:])
-	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() { admin.Exec("DROP SCHEMA " + schema + " CASCADE") })
-	sep := "?"
-	if strings.Contains(dsn, "?") {
-		sep = "&"
-	}
-	return dsn + sep + "search_path=" + schema
-}
+func pgSchemaDSN(t *testing.T, _ string) string { return pgtest.DSN(t, "loupe_api") }
 
 func eachInvBackend(t *testing.T, test func(t *testing.T, dsn string)) {
 	for _, b := range invBackends {
