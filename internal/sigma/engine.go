@@ -1,6 +1,7 @@
 package sigma
 
 import (
+	"github.com/loupe-sec/loupe/internal/source"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -506,7 +507,7 @@ func (x *Engine) setRaw(fv *fieldVal, raw string) {
 			return
 		}
 		start := len(x.arena)
-		x.arena = appendUnescaped(x.arena, body)
+		x.arena = source.AppendUnescaped(x.arena, body)
 		fv.s = x.arenaString(start)
 	case 'n':
 		fv.null = true
@@ -541,7 +542,7 @@ func (x *Engine) data() []dataMember {
 			break
 		}
 		if hasEscape(k) {
-			k = string(appendUnescaped(nil, k))
+			k = string(source.AppendUnescaped(nil, k))
 		}
 		x.dataKV = append(x.dataKV, dataMember{key: k, val: v})
 	}

@@ -3,6 +3,7 @@ package sigma
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/loupe-sec/loupe/internal/source"
 	"github.com/tidwall/gjson"
 	"os"
 	"path/filepath"
@@ -85,9 +86,9 @@ func FuzzObjectMembers(f *testing.F) {
 			if !ok {
 				break
 			}
-			k = string(appendUnescaped(nil, k))
+			k = string(source.AppendUnescaped(nil, k))
 			if v[0] == '"' {
-				v = string(appendUnescaped(nil, v[1:len(v)-1]))
+				v = string(source.AppendUnescaped(nil, v[1:len(v)-1]))
 			}
 			got = append(got, [2]string{k, v})
 		}

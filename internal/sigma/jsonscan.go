@@ -1,10 +1,5 @@
 package sigma
 
-import (
-	"unicode/utf16"
-	"unicode/utf8"
-)
-
 // A small scanner over the members of one JSON object that keeps every
 // value as raw text, so reading an event's data fields costs no
 // allocation; strings are unescaped only when a rule reads them.
@@ -122,68 +117,4 @@ func hasEscape(s string) bool {
 		}
 	}
 	return false
-}
-
-// appendUnescaped appends the decoded body of a JSON string.
-func appendUnescaped(dst []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c != '\\' || i+1 >= len(s) {
-			dst = append(dst, c)
-			continue
-		}
-		i++
-		switch s[i] {
-		case 'n':
-			dst = append(dst, '\n')
-		case 't':
-			dst = append(dst, '\t')
-		case 'r':
-			dst = append(dst, '\r')
-		case 'b':
-			dst = append(dst, '\b')
-		case 'f':
-			dst = append(dst, '\f')
-		case 'u':
-			r, n := decodeU(s[i+1:])
-			if n == 0 {
-				dst = append(dst, '\\', 'u')
-				continue
-			}
-			i += n
-			if utf16.IsSurrogate(r) && i+2 < len(s) && s[i+1] == '\\' && s[i+2] == 'u' {
-				if r2, n2 := decodeU(s[i+3:]); n2 > 0 {
-					if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
-						r = d
-						i += 2 + n2
-					}
-				}
-			}
-			dst = utf8.AppendRune(dst, r)
-		default: // \" \\ \/ and anything else: the character itself
-			dst = append(dst, s[i])
-		}
-	}
-	return dst
-}
-
-func decodeU(s string) (rune, int) {
-	if len(s) < 4 {
-		return 0, 0
-	}
-	var r rune
-	for i := range 4 {
-		c := s[i]
-		switch {
-		case '0' <= c && c <= '9':
-			r = r<<4 | rune(c-'0')
-		case 'a' <= c && c <= 'f':
-			r = r<<4 | rune(c-'a'+10)
-		case 'A' <= c && c <= 'F':
-			r = r<<4 | rune(c-'A'+10)
-		default:
-			return 0, 0
-		}
-	}
-	return r, 4
 }

@@ -13,7 +13,14 @@ import (
 // as U+FFFD rather than failing.
 func unquote(raw string) string {
 	s := raw[1 : len(raw)-1]
-	b := make([]byte, 0, len(s))
+	b := AppendUnescaped(make([]byte, 0, len(s)), s)
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+// AppendUnescaped appends the decoded body s of a JSON string (without its
+// quotes) to b. Invalid escapes decode as U+FFFD rather than failing; a
+// lone surrogate becomes U+FFFD.
+func AppendUnescaped(b []byte, s string) []byte {
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c != '\\' {
@@ -57,7 +64,7 @@ func unquote(raw string) string {
 		}
 		i += 2
 	}
-	return unsafe.String(unsafe.SliceData(b), len(b))
+	return b
 }
 
 // hex4 reads four hex digits at s[i:]; it returns the rune and 4, or
