@@ -12,3 +12,18 @@ free_port() {
   echo "no free port found" >&2
   return 1
 }
+
+# stop_server STATE stops the server whose pid is in STATE/pid (TERM, then
+# KILL after 5 s) and removes STATE.
+stop_server() {
+  local state=$1 pid
+  if [ -f "$state/pid" ]; then
+    pid=$(cat "$state/pid")
+    if kill -0 "$pid" 2>/dev/null; then
+      kill "$pid"
+      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -9 "$pid" 2>/dev/null || true
+    fi
+  fi
+  rm -rf "$state"
+}

@@ -72,7 +72,7 @@ build() {
   log "built in $((SECONDS - start))s"
 }
 
-. scripts/lib.sh # free_port (the working directory is the repository root)
+. scripts/lib.sh # free_port, stop_server (the working directory is the repository root)
 
 # ask runs the ollama client against the started server.
 ask() { OLLAMA_HOST=$(cat "$STATE/url") HOME=$STATE "$BIN" "$@"; }
@@ -119,16 +119,8 @@ start() {
 }
 
 stop() {
-  if [ -f "$STATE/pid" ]; then
-    local pid
-    pid=$(cat "$STATE/pid")
-    if kill -0 "$pid" 2>/dev/null; then
-      kill "$pid" # the server stops its model runners itself
-      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -9 "$pid" 2>/dev/null || true
-    fi
-  fi
-  rm -rf "$STATE"
+  . scripts/lib.sh
+  stop_server "$STATE" # the Ollama server stops its model runners itself
 }
 
 case "${1:-}" in

@@ -36,7 +36,7 @@ build() {
   echo "$VERSION" >"$TOOLS/victoria-logs.version"
 }
 
-. scripts/lib.sh # free_port (the working directory is the repository root)
+. scripts/lib.sh # free_port, stop_server (the working directory is the repository root)
 
 start() {
   local port=${1:-0}
@@ -76,16 +76,8 @@ start() {
 }
 
 stop() {
-  if [ -f "$STATE/pid" ]; then
-    local pid
-    pid=$(cat "$STATE/pid")
-    if kill -0 "$pid" 2>/dev/null; then
-      kill "$pid"
-      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -9 "$pid" 2>/dev/null || true
-    fi
-  fi
-  rm -rf "$STATE"
+  . scripts/lib.sh
+  stop_server "$STATE"
 }
 
 case "${1:-}" in
