@@ -305,10 +305,7 @@ func (s *Store) RuleCounts(ctx context.Context, investigationID string, limit in
 	if limit <= 0 {
 		limit = 100
 	}
-	// A rule's attribution is the same on all its findings: one grouped
-	// query gives it with the count.
-	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT rule_id, MAX(rule_title), MAX(rule_author), MAX(rule_link),
-    MAX(rule_level), COUNT(*) FROM findings WHERE investigation_id = ?
+	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT rule_id, COUNT(*) FROM findings WHERE investigation_id = ?
     GROUP BY rule_id ORDER BY COUNT(*) DESC, rule_id LIMIT ?`), investigationID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: rules of investigation %s: %w", investigationID, err)
@@ -316,8 +313,7 @@ func (s *Store) RuleCounts(ctx context.Context, investigationID string, limit in
 	var out []RuleCount
 	for rows.Next() {
 		var rc RuleCount
-		r := &rc.Rule
-		if err := rows.Scan(&r.ID, &r.Title, &r.Author, &r.Link, &r.Level, &rc.Count); err != nil {
+		if err := rows.Scan(&rc.Rule.ID, &rc.Count); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("store: rules of investigation %s: %w", investigationID, err)
 		}
@@ -326,6 +322,15 @@ func (s *Store) RuleCounts(ctx context.Context, investigationID string, limit in
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: rules of investigation %s: %w", investigationID, err)
+	}
+	// The attribution of each rule, from one of its findings (by index).
+	for i := range out {
+		r := &out[i].Rule
+		if err := s.db.QueryRowContext(ctx, s.rebind(`SELECT rule_title, rule_author, rule_link, rule_level
+    FROM findings WHERE investigation_id = ? AND rule_id = ? LIMIT 1`), investigationID, r.ID).
+			Scan(&r.Title, &r.Author, &r.Link, &r.Level); err != nil {
+			return nil, fmt.Errorf("store: rule %s of investigation %s: %w", r.ID, investigationID, err)
+		}
 	}
 	return out, nil
 }
