@@ -324,6 +324,8 @@ func (s *Store) RuleCounts(ctx context.Context, investigationID string, limit in
 		return nil, fmt.Errorf("store: rules of investigation %s: %w", investigationID, err)
 	}
 	// The attribution of each rule, from one of its findings (by index).
+	// Reading it in the GROUP BY instead leaves the covering index and is
+	// 4× slower on 100k findings (BenchmarkInvestigationPage).
 	for i := range out {
 		r := &out[i].Rule
 		if err := s.db.QueryRowContext(ctx, s.rebind(`SELECT rule_title, rule_author, rule_link, rule_level
