@@ -72,6 +72,10 @@ type Event struct {
 	// ("Event.EventData" for EVTX, "output_fields" for Falco), or "".
 	Raw      []byte
 	DataPath string
+	// DataObject is the JSON text of the object at DataPath when the parser
+	// located it (a view into Raw, or into the line Raw was cut from), so
+	// readers of data fields need not find it again; "" otherwise.
+	DataObject string
 }
 
 // Field returns the value at a gjson path inside Raw as a string.
@@ -89,6 +93,10 @@ func (e *Event) Field(path string) (string, bool) {
 // Data returns an event-specific data field (EVTX EventData, Falco
 // output_fields, or a top-level field for other JSON) by name.
 func (e *Event) Data(name string) (string, bool) {
+	if e.DataObject != "" {
+		r := gjson.Get(e.DataObject, gjsonEscape(name))
+		return r.String(), r.Exists()
+	}
 	if e.DataPath == "" {
 		return e.Field(gjsonEscape(name))
 	}

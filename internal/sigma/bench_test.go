@@ -108,6 +108,7 @@ func benchObserve(b *testing.B, rs *Ruleset, evs []*event.Event) {
 	for _, ev := range evs { // warm the scratch space
 		x.Observe(ev, emit)
 	}
+	perEvent := float64(n) / float64(len(evs))
 	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()
@@ -116,6 +117,7 @@ func benchObserve(b *testing.B, rs *Ruleset, evs []*event.Event) {
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
 	b.ReportMetric(float64(len(rs.Rules)), "rules")
+	b.ReportMetric(perEvent, "matches/event")
 }
 
 // Several hundred, and a SigmaHQ-sized two thousand, generated rules over

@@ -34,6 +34,8 @@ type Engine struct {
 	msgLow   string
 	cmdLow   string
 
+	object matchObject // what this event's matches are about, once set
+
 	corr  *corrState
 	pre   preState
 	stamp []uint32 // per rule: gen when evaluated for the current event
@@ -212,7 +214,11 @@ func (x *Engine) try(r *Rule, emit func(detect.Detection)) {
 		return
 	}
 	if r.generate {
-		emit(r.detection(x.ev))
+		if x.object.gen != x.gen {
+			x.object.set(x.ev)
+			x.object.gen = x.gen
+		}
+		emit(r.detectionOf(x.ev, &x.object))
 	}
 	for _, c := range r.corrs {
 		x.corr.observe(x, c, r, emit)
@@ -530,7 +536,9 @@ func (x *Engine) data() []dataMember {
 		return nil
 	}
 	obj := x.raw
-	if p := x.ev.DataPath; p != "" {
+	if o := x.ev.DataObject; o != "" {
+		obj = o
+	} else if p := x.ev.DataPath; p != "" {
 		if r := gjson.Get(x.raw, p); r.IsObject() {
 			obj = r.Raw
 		}
@@ -661,27 +669,42 @@ func kvLookup(msg, key string) (string, bool) {
 
 // detection turns a match into a detect.Detection for the reasoner.
 func (r *Rule) detection(ev *event.Event) detect.Detection {
-	object := ev.CommandLine
-	verb := " running "
+	var o matchObject
+	o.set(ev)
+	return r.detectionOf(ev, &o)
+}
+
+// matchObject is what a single-event match is about (the command line,
+// else the image), prepared once per event for all the rules it matches.
+type matchObject struct {
+	gen    uint32 // the Engine's event generation it was set for
+	verb   string
+	quoted string // the object, quoted and clipped, for What
+	key    string // "|host|object", case-folded, for Key
+}
+
+func (o *matchObject) set(ev *event.Event) {
+	object, verb := ev.CommandLine, " running "
 	if object == "" {
 		object, verb = ev.Image, " by process "
 	}
-	what := r.what
+	o.verb, o.quoted = verb, ""
 	if object != "" {
-		var b strings.Builder
-		b.Grow(len(r.what) + len(verb) + min(len(object), 200) + 8)
-		b.WriteString(r.what)
-		b.WriteString(verb)
-		b.Write(appendQuoted(nil, object, 200))
-		what = b.String()
+		o.quoted = string(appendQuoted(make([]byte, 0, min(len(object), 200)+16), object, 200))
 	}
-	var k strings.Builder
-	k.Grow(len(r.attr.ID) + len(ev.Host) + len(object) + 2)
-	k.WriteString(r.attr.ID)
-	k.WriteByte('|')
-	writeLower(&k, ev.Host)
-	k.WriteByte('|')
-	writeLower(&k, object)
+	k := make([]byte, 0, len(ev.Host)+len(object)+2)
+	k = append(k, '|')
+	k = appendLowerASCII(k, ev.Host)
+	k = append(k, '|')
+	k = appendLowerASCII(k, object)
+	o.key = unsafe.String(unsafe.SliceData(k), len(k)) // k is not used again
+}
+
+func (r *Rule) detectionOf(ev *event.Event, o *matchObject) detect.Detection {
+	what := r.what
+	if o.quoted != "" {
+		what = r.what + o.verb + o.quoted
+	}
 	return detect.Detection{
 		Rule:       r.attr,
 		Tactic:     r.tactic.Name,
@@ -691,19 +714,21 @@ func (r *Rule) detection(ev *event.Event) detect.Detection {
 		Source:     "sigma",
 		Event:      ev,
 		Count:      1,
-		Key:        k.String(),
+		Key:        r.attr.ID + o.key,
 		What:       what,
 	}
 }
 
-func writeLower(b *strings.Builder, s string) {
+// appendLowerASCII appends s with ASCII letters lower-cased.
+func appendLowerASCII(dst []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
+		if c < utf8.RuneSelf {
+			c = asciiLower[c]
 		}
-		b.WriteByte(c)
+		dst = append(dst, c)
 	}
+	return dst
 }
 
 // appendQuoted appends s as a quoted one-line string clipped to max
@@ -717,7 +742,24 @@ func appendQuoted(dst []byte, s string, max int) []byte {
 	if !plain {
 		return append(dst, quote(s, max)...)
 	}
-	return strconv.AppendQuote(dst, s)
+	ascii := true
+	for i := 0; ascii && i < len(s); i++ {
+		ascii = s[i] < utf8.RuneSelf
+	}
+	if !ascii {
+		return strconv.AppendQuote(dst, s)
+	}
+	// Printable ASCII: only quotes and backslashes are escaped, exactly
+	// as strconv.Quote does, without its per-rune work.
+	dst = append(dst, '"')
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '"' || c == '\\' {
+			dst = append(dst, '\\', c)
+		} else {
+			dst = append(dst, c)
+		}
+	}
+	return append(dst, '"')
 }
 
 // quote clips s to max bytes on a rune boundary, makes it valid UTF-8 on

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -268,5 +269,59 @@ func TestPrefilterTables(t *testing.T) {
 	}
 	if bucketed == 0 || plain == 0 {
 		t.Errorf("%d bucketed and %d plain fields", bucketed, plain)
+	}
+}
+
+// appendQuoted's ASCII path quotes exactly as strconv.Quote, and every
+// path yields one quoted line.
+func TestAppendQuoted(t *testing.T) {
+	for _, s := range []string{``, `C:\Windows\System32\cmd.exe /c "echo a"`, `\\host\share\"x\\`, "ünïcode \\ \"", "tab\there", "a\u2028b", strings.Repeat("x", 300)} {
+		got := string(appendQuoted(nil, s, 200))
+		if len(s) <= 200 && !strings.ContainsAny(s, "\t") {
+			if want := strconv.Quote(s); got != want {
+				t.Errorf("appendQuoted(%q) = %s, want %s", s, got, want)
+			}
+		}
+		if u, err := strconv.Unquote(got); err != nil || strings.ContainsAny(got, "\n\r") {
+			t.Errorf("appendQuoted(%q) = %s: not one quoted line (%v)", s, got, err)
+		} else if len(s) <= 200 && !strings.ContainsAny(s, "\t") && u != s {
+			t.Errorf("appendQuoted(%q) round-trips to %q", s, u)
+		}
+	}
+}
+
+// skipString agrees with a byte-by-byte reading of JSON string escapes on
+// every string of quotes, backslashes and letters up to length 8.
+func TestSkipString(t *testing.T) {
+	ref := func(s string, i int) int {
+		for j := i + 1; j < len(s); j++ {
+			switch s[j] {
+			case '\\':
+				j++
+			case '"':
+				return j + 1
+			}
+		}
+		return -1
+	}
+	alphabet := []byte{'"', '\\', 'a'}
+	var gen func(prefix []byte)
+	n := 0
+	gen = func(prefix []byte) {
+		s := `"` + string(prefix)
+		if got, want := skipString(s, 0), ref(s, 0); got != want {
+			t.Fatalf("skipString(%q) = %d, want %d", s, got, want)
+		}
+		n++
+		if len(prefix) == 8 {
+			return
+		}
+		for _, c := range alphabet {
+			gen(append(prefix, c))
+		}
+	}
+	gen(nil)
+	if n < 9000 {
+		t.Fatalf("only %d strings tried", n)
 	}
 }

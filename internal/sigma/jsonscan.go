@@ -1,5 +1,7 @@
 package sigma
 
+import "strings"
+
 // A small scanner over the members of one JSON object that keeps every
 // value as raw text, so reading an event's data fields costs no
 // allocation; strings are unescaped only when a rule reads them.
@@ -57,13 +59,20 @@ func skipWS(s string, i int) int {
 	return i
 }
 
-// skipString returns the index just past the string starting at s[i].
+// skipString returns the index just past the string starting at s[i]:
+// the first quote not escaped by an odd run of backslashes.
 func skipString(s string, i int) int {
 	for j := i + 1; j < len(s); j++ {
-		switch s[j] {
-		case '\\':
-			j++
-		case '"':
+		k := strings.IndexByte(s[j:], '"')
+		if k < 0 {
+			return -1
+		}
+		j += k
+		b := j - 1
+		for b > i && s[b] == '\\' {
+			b--
+		}
+		if (j-1-b)%2 == 0 {
 			return j + 1
 		}
 	}
@@ -110,11 +119,4 @@ func skipValue(s string, i int) int {
 }
 
 // hasEscape reports whether a raw JSON string body holds a backslash.
-func hasEscape(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' {
-			return true
-		}
-	}
-	return false
-}
+func hasEscape(s string) bool { return strings.IndexByte(s, '\\') >= 0 }

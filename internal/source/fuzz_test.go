@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"testing"
+
+	"github.com/tidwall/gjson"
 )
 
 var fuzzSeeds = []string{
@@ -44,6 +46,9 @@ func FuzzParseLine(f *testing.F) {
 		}
 		if ev.DataPath != "" {
 			ev.Data("x") // must not panic
+		}
+		if o := ev.DataObject; o != "" && (o[0] != '{' || o[len(o)-1] != '}' || !gjson.Valid(o)) {
+			t.Fatalf("DataObject is not a JSON object: %q", o)
 		}
 		// Parsing is deterministic.
 		ev2, err := ParseLine(line, 3, Options{Name: "fuzz", MaxLineBytes: 4096})

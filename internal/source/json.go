@@ -353,7 +353,7 @@ func (p *parser) falco(r *record) {
 	if !r.outputFields.IsObject() {
 		return
 	}
-	p.ev.DataPath = "output_fields"
+	p.ev.DataPath, p.ev.DataObject = "output_fields", r.outputFields.Raw
 	var exepath, name, sip, rip string
 	eachMember(r.outputFields.Raw, func(k, v string) {
 		switch k {

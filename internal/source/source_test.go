@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/loupe-sec/loupe/internal/event"
+	"github.com/tidwall/gjson"
 )
 
 // want lists the event fields a test checks; zero values are checked too,
@@ -756,5 +757,46 @@ func TestReadFiles(t *testing.T) {
 	}
 	if len(errs) != 1 || !errors.Is(errs[0], os.ErrNotExist) {
 		t.Errorf("missing file: %v, want one not-exist error and no further reading", errs)
+	}
+}
+
+// TestDataObject: where the parser hands out the data object's text, it is
+// exactly what the DataPath names inside Raw, for every corpus record and
+// every shape of Windows, Falco and winlogbeat record among the fuzz seeds.
+func TestDataObject(t *testing.T) {
+	var evs []*event.Event
+	files, _ := filepath.Glob("../../testdata/*/*.jsonl")
+	for _, f := range files {
+		fh, err := os.Open(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := collect(t, fh, Options{Name: filepath.Base(f)})
+		fh.Close()
+		evs = append(evs, got...)
+	}
+	for _, s := range fuzzSeeds {
+		if ev, err := ParseLine([]byte(s), 1, Options{}); err == nil {
+			evs = append(evs, ev)
+		}
+	}
+	set := map[string]int{}
+	for _, ev := range evs {
+		if ev.DataPath == "" {
+			if ev.DataObject != "" {
+				t.Errorf("line %d: DataObject without DataPath", ev.Line)
+			}
+			continue
+		}
+		want := gjson.GetBytes(ev.Raw, ev.DataPath)
+		if ev.DataObject != want.Raw {
+			t.Errorf("line %d: DataObject %.60q, at %s in Raw %.60q", ev.Line, ev.DataObject, ev.DataPath, want.Raw)
+		}
+		set[ev.DataPath]++
+	}
+	for _, p := range []string{"Event.EventData", "output_fields", "loupe_event_data", "winlog.event_data", "Event.UserData.X"} {
+		if set[p] == 0 {
+			t.Errorf("no record with its data at %s (have %v)", p, set)
+		}
 	}
 }

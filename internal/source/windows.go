@@ -32,7 +32,11 @@ func (p *parser) evtx(s string, i int) int {
 				}
 				first = false
 				p.ev.DataPath = "Event.UserData." + pathEscape(child)
-				return p.dataObject(s, cv)
+				end := p.dataObject(s, cv)
+				if end > cv && end <= len(s) {
+					p.ev.DataObject = s[cv:end]
+				}
+				return end
 			})
 		}
 		return -1
@@ -148,6 +152,9 @@ func (p *parser) eventData(s string, i int, path string) int {
 	})
 	if !list {
 		p.ev.DataPath = path
+		if i = skipWS(s, i); end > i && end <= len(s) {
+			p.ev.DataObject = s[i:end]
+		}
 	}
 	return end
 }
@@ -239,6 +246,7 @@ func (p *parser) finishWindows() {
 		raw = append(raw, "}}"...)
 		ev.Raw = raw
 		ev.DataPath = extraDataKey
+		ev.DataObject = str(raw[len(raw)-len(p.extraData)-3 : len(raw)-1])
 	}
 }
 
@@ -270,12 +278,12 @@ func (p *parser) winlogbeat(r *record) {
 			p.recordID = text(v)
 		case "event_data":
 			if v.IsObject() {
-				ev.DataPath = "winlog.event_data"
+				ev.DataPath, ev.DataObject = "winlog.event_data", v.Raw
 				p.dataObject(v.Raw, 0)
 			}
 		case "user_data":
 			if v.IsObject() && ev.DataPath == "" {
-				ev.DataPath = "winlog.user_data"
+				ev.DataPath, ev.DataObject = "winlog.user_data", v.Raw
 				p.dataObject(v.Raw, 0)
 			}
 		}
