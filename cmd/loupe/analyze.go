@@ -49,7 +49,6 @@ func analyze(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	failOn := fs.String("fail-on", "", "exit 3 when a finding has at least this `priority`: info, low, medium, high or critical")
 	quiet := fs.Bool("quiet", false, "no progress bar and no bad-line messages")
 	storeOpt := bindStoreFlag(fs)
-	sigmaRules := bindRulesFlags(fs)
 	llmOpts := bindLLMFlags(fs, "after the offline analysis, reason over clusters of the events with this language model `provider`: ollama, openai or anthropic (obfuscated summaries, within a call budget; offline findings stand when it fails)")
 	useDemo := fs.Bool("demo", false, "analyse the embedded sample intrusion corpus (text report unless --format)")
 	fs.Usage = func() {
@@ -127,7 +126,7 @@ Flags:
 			return exitError
 		}
 	}
-	sigmaSet, err := sigmaRules.load(logger)
+	sigmaSet, err := rulesFrom(cfg).load(logger)
 	if err != nil {
 		fmt.Fprintf(stderr, "loupe analyze: %v\n", err)
 		return exitError

@@ -22,7 +22,6 @@ import (
 // file, never from a flag.
 type llmFlags struct {
 	provider, model, baseURL string
-	reasoning                bool // serve: use the configured llm.provider
 	timeout                  time.Duration
 	maxCalls, concurrency    int
 	perMinute, tokensPerMin  int
@@ -42,7 +41,6 @@ func bindLLMFlags(fs *flag.FlagSet, usage string) *llmFlags {
 // and base URL are the configuration's llm.* settings (--llm-provider…).
 func bindServeLLMFlags(fs *flag.FlagSet) *llmFlags {
 	f := &llmFlags{}
-	fs.BoolVar(&f.reasoning, "llm-reasoning", false, "after the offline findings of each /analyze_logs stream, reason over clusters of its events with the configured llm.provider")
 	f.bindLimits(fs)
 	return f
 }

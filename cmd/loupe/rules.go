@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"text/tabwriter"
 
+	"github.com/loupe-sec/loupe/internal/config"
 	"github.com/loupe-sec/loupe/internal/sigma"
 )
 
@@ -32,18 +33,15 @@ list prints title, id, level, logsource and author of each loaded rule;
 DIR defaults to $LOUPE_RULES.
 `
 
-// rulesOptions are the Sigma flags of analyze and serve.
+// rulesOptions are the Sigma settings of analyze and serve (rules and
+// sigma_mapping in the configuration: --rules, LOUPE_RULES, the file).
 type rulesOptions struct {
 	dir     string
 	mapping string
 }
 
-func bindRulesFlags(fs *flag.FlagSet) *rulesOptions {
-	o := &rulesOptions{}
-	fs.StringVar(&o.dir, "rules", os.Getenv("LOUPE_RULES"), "also run the Sigma rules under `DIR` (default $LOUPE_RULES)")
-	fs.StringVar(&o.mapping, "sigma-mapping", os.Getenv("LOUPE_SIGMA_MAPPING"),
-		"Sigma field mapping and expand placeholders `FILE` (default $LOUPE_SIGMA_MAPPING)")
-	return o
+func rulesFrom(cfg config.Config) *rulesOptions {
+	return &rulesOptions{dir: cfg.Rules, mapping: cfg.SigmaMapping}
 }
 
 // load compiles the rule set; nil without error when no directory is set.

@@ -120,6 +120,15 @@ func TestAnalyzeWithRules(t *testing.T) {
 	if code, _, errOut := loupe(t, "", "analyze", "--rules", filepath.Join(t.TempDir(), "none"), evtx); code != exitError {
 		t.Errorf("missing rules dir: exit %d %s", code, errOut)
 	}
+	// The rules key of a config file does what --rules does.
+	cfgFile := filepath.Join(t.TempDir(), "loupe.yaml")
+	if err := os.WriteFile(cfgFile, []byte("rules: "+sigmaTestRules+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut = loupe(t, "", "analyze", "--quiet", "--format", "json", "--config", cfgFile, evtx)
+	if code != exitOK || !strings.Contains(out, `"title": "PsExec Service Installed"`) {
+		t.Errorf("rules from the config file: exit %d, no sigma finding (%s)", code, errOut)
+	}
 }
 
 // SIGHUP reloads; a failed reload keeps the old set.

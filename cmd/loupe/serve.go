@@ -21,7 +21,6 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cf := config.Bind(fs, config.Serve)
-	sigmaRules := bindRulesFlags(fs)
 	llmOpts := bindServeLLMFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: loupe serve [flags]
@@ -63,25 +62,25 @@ Flags:
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	srv := server.New(cfg, logger)
-	if llmOpts.reasoning {
+	if cfg.LLMReasoning {
 		if err := llmOpts.check(); err != nil {
 			fmt.Fprintf(stderr, "loupe serve: %v\n", err)
 			return exitUsage
 		}
 		if cfg.LLMProvider == "" || cfg.LLMProvider == "none" {
-			fmt.Fprintln(stderr, "loupe serve: --llm-reasoning needs a provider (llm.provider, LOUPE_LLM_PROVIDER or --llm-provider)")
+			fmt.Fprintln(stderr, "loupe serve: llm.reasoning (--llm-reasoning) needs a provider (llm.provider, LOUPE_LLM_PROVIDER or --llm-provider)")
 			return exitUsage
 		}
 		a, err := newAnalyst(cfg, llmOpts, logger, true, srv.Metrics())
 		if err != nil {
-			fmt.Fprintf(stderr, "loupe serve: --llm-reasoning: %v\n", err)
+			fmt.Fprintf(stderr, "loupe serve: llm.reasoning: %v\n", err)
 			return exitError
 		}
 		srv.SetDeep(a)
 	}
 	var rules atomic.Pointer[sigma.Ruleset] // for investigation jobs too
 	setRules := func(rs *sigma.Ruleset) { srv.SetSigma(rs); rules.Store(rs) }
-	if err := startRules(ctx, sigmaRules, setRules, logger); err != nil {
+	if err := startRules(ctx, rulesFrom(cfg), setRules, logger); err != nil {
 		fmt.Fprintf(stderr, "loupe serve: %v\n", err)
 		return exitError
 	}

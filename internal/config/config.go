@@ -65,6 +65,11 @@ type Config struct {
 	MaxUploadBytes int    // largest investigation upload accepted over HTTP
 	MaxJobs        int    // investigation jobs running at once
 	FileRoots      string // comma-separated directories whose files API "file" sources may name (uploads are always allowed)
+
+	// Detection and reasoning.
+	Rules        string // directory of Sigma rules run beside the built-in detections; "" = none
+	SigmaMapping string // YAML file overriding the Sigma field mapping and expand placeholders
+	LLMReasoning bool   // serve: reason over clusters of each stream's events with llm.provider
 }
 
 // Default returns the built-in settings.
@@ -263,6 +268,12 @@ var settings = []setting{
 	{key: "file_roots", flag: "file-roots", scope: Serve, usage: "comma-separated `directories` whose files POST /api/investigations may read",
 		set: func(c *Config, v string) error { c.FileRoots = strings.TrimSpace(v); return nil },
 		def: func(c Config) string { return c.FileRoots }},
+	{key: "rules", flag: "rules", scope: Serve | Analyze, usage: "also run the Sigma rules under `DIR`; serve reloads them on SIGHUP",
+		set: func(c *Config, v string) error { c.Rules = strings.TrimSpace(v); return nil }},
+	{key: "sigma_mapping", flag: "sigma-mapping", scope: Serve | Analyze, usage: "Sigma field mapping and expand placeholders `FILE`",
+		set: func(c *Config, v string) error { c.SigmaMapping = strings.TrimSpace(v); return nil }},
+	boolSetting("llm.reasoning", "llm-reasoning", "after the offline findings of each /analyze_logs stream, reason over clusters of its events with llm.provider",
+		func(c *Config) *bool { return &c.LLMReasoning }),
 }
 
 // sibEnv are the SIB analysis service's variables, applied below LOUPE_*.
@@ -599,6 +610,9 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("max_upload_bytes", c.MaxUploadBytes),
 		slog.Int("max_jobs", c.MaxJobs),
 		slog.String("file_roots", c.FileRoots),
+		slog.String("rules", c.Rules),
+		slog.String("sigma_mapping", c.SigmaMapping),
+		slog.Bool("llm_reasoning", c.LLMReasoning),
 	)
 }
 
@@ -626,8 +640,8 @@ func (c Config) String() string {
 		c.MaxEvidence, c.MaxGroups, c.MaxTracked, c.LogLevel, c.LogFormat,
 		c.LLMProvider, c.LLMModel, c.LLMBaseURL, redact(c.LLMAPIKey), c.Obfuscation, c.PreserveStructure, c.CacheEnabled, c.CacheTTL,
 		c.Stack, c.LokiURL, c.VictoriaLogsURL, c.GrafanaURL, c.FalcoURL, c.FalcosidekickURL) +
-		fmt.Sprintf(" store_dsn=%s data_dir=%s max_upload_bytes=%d max_jobs=%d file_roots=%s",
-			redactDSN(c.StoreDSN), c.DataDir, c.MaxUploadBytes, c.MaxJobs, c.FileRoots)
+		fmt.Sprintf(" store_dsn=%s data_dir=%s max_upload_bytes=%d max_jobs=%d file_roots=%s rules=%s sigma_mapping=%s llm.reasoning=%t",
+			redactDSN(c.StoreDSN), c.DataDir, c.MaxUploadBytes, c.MaxJobs, c.FileRoots, c.Rules, c.SigmaMapping, c.LLMReasoning)
 }
 
 // GoString keeps %#v from printing the secrets.

@@ -91,6 +91,17 @@ log_format: json
 		t.Fatalf("flags over env: %v", c)
 	}
 
+	// Detection and reasoning keys, in each source.
+	rules := writeFile(t, "rules.yaml", "rules: /srv/sigma\nsigma_mapping: /srv/map.yml\nllm:\n  reasoning: true\n")
+	c, err = Load(parse(t, Serve, "-config", rules), nil)
+	if err != nil || c.Rules != "/srv/sigma" || c.SigmaMapping != "/srv/map.yml" || !c.LLMReasoning {
+		t.Fatalf("rules keys from the file: %v %v", c, err)
+	}
+	c, err = Load(parse(t, Analyze, "-config", rules, "-rules", "/x"), env(map[string]string{"LOUPE_SIGMA_MAPPING": "/m", "LOUPE_LLM_REASONING": "false"}))
+	if err != nil || c.Rules != "/x" || c.SigmaMapping != "/m" || c.LLMReasoning {
+		t.Fatalf("rules keys over env and flags: %v %v", c, err)
+	}
+
 	// --config flag beats LOUPE_CONFIG.
 	other := writeFile(t, "other.yaml", "max_streams: 3\n")
 	c, err = Load(parse(t, Serve, "-config", other), env(map[string]string{"LOUPE_CONFIG": file}))
