@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -271,13 +272,42 @@ func BenchmarkReferenceSigmaGo(b *testing.B) {
 	}
 	ctx := context.Background()
 	for _, size := range []int{600, 2000} {
+		docs := strings.Split(string(genRules(size)), "---\n")
 		for _, mix := range mixes {
-			b.Run(fmt.Sprintf("%d/%s", size, mix.name), func(b *testing.B) { referenceSigmaGo(ctx, b, size, mix.win) })
+			b.Run(fmt.Sprintf("%d/%s", size, mix.name), func(b *testing.B) { referenceSigmaGo(ctx, b, docs, mix.win) })
 		}
 	}
+	// Real SigmaHQ Windows rules over real attack events (the regression
+	// samples), when a copy of them is at hand.
+	rules, samples := filepath.Join(sharedSigma(), "windows"), os.Getenv("LOUPE_SIGMA_REGRESSION")
+	if !dirExists(rules) || !dirExists(samples) {
+		b.Logf("no SigmaHQ rules at %s or regression samples (LOUPE_SIGMA_REGRESSION): sigmahq case skipped", rules)
+		return
+	}
+	var docs []string
+	var evs []*event.Event
+	filepath.WalkDir(rules, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".yml") {
+			if data, err := os.ReadFile(p); err == nil {
+				docs = append(docs, string(data))
+			}
+		}
+		return nil
+	})
+	filepath.WalkDir(samples, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".json") {
+			if got, err := regressionEvents(p); err == nil {
+				evs = append(evs, got...)
+			}
+		}
+		return nil
+	})
+	b.Run("sigmahq/regression", func(b *testing.B) { referenceSigmaGo(ctx, b, docs, windows(evs)) })
 }
 
-func referenceSigmaGo(ctx context.Context, b *testing.B, size int, win []*event.Event) {
+// referenceSigmaGo times sigma-go and loupe on the rules of docs that
+// sigma-go can run, over win.
+func referenceSigmaGo(ctx context.Context, b *testing.B, all []string, win []*event.Event) {
 	{
 		flats := make([]map[string]interface{}, len(win))
 		for i, ev := range win {
@@ -285,7 +315,7 @@ func referenceSigmaGo(ctx context.Context, b *testing.B, size int, win []*event.
 		}
 		var refs []*evaluator.RuleEvaluator
 		var docs []string
-		for _, doc := range strings.Split(string(genRules(size)), "---\n") {
+		for _, doc := range all {
 			r, err := sigmago.ParseRule([]byte(doc))
 			if err != nil {
 				continue

@@ -60,9 +60,20 @@ func skipWS(s string, i int) int {
 }
 
 // skipString returns the index just past the string starting at s[i]:
-// the first quote not escaped by an odd run of backslashes.
+// the first quote not escaped by an odd run of backslashes. Short strings
+// (most keys and values) are walked byte by byte; the rest of a long one
+// is searched with IndexByte.
 func skipString(s string, i int) int {
-	for j := i + 1; j < len(s); j++ {
+	j := i + 1
+	for end := min(len(s), j+16); j < end; j++ {
+		switch s[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	for j < len(s) {
 		k := strings.IndexByte(s[j:], '"')
 		if k < 0 {
 			return -1
@@ -75,6 +86,7 @@ func skipString(s string, i int) int {
 		if (j-1-b)%2 == 0 {
 			return j + 1
 		}
+		j++
 	}
 	return -1
 }
@@ -119,4 +131,14 @@ func skipValue(s string, i int) int {
 }
 
 // hasEscape reports whether a raw JSON string body holds a backslash.
-func hasEscape(s string) bool { return strings.IndexByte(s, '\\') >= 0 }
+func hasEscape(s string) bool {
+	if len(s) > 32 {
+		return strings.IndexByte(s, '\\') >= 0
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' {
+			return true
+		}
+	}
+	return false
+}

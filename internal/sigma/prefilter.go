@@ -25,6 +25,7 @@ type fieldLits struct {
 	lits  []string // folded
 	ids   []int32  // global literal id per lits entry
 	head  []int32  // bucketed: 65536 heads (index+1 into lits), nil when few literals
+	first *[1 << 10]uint64 // with head: bit k set when some literal starts with byte pair k (8 KiB, stays in cache)
 	next  []int32  // chain (index+1), parallel to lits
 	byLit map[string]int
 }
@@ -252,12 +253,14 @@ func (p *prefilter) finish() {
 			continue
 		}
 		f.head = make([]int32, 1<<16)
+		f.first = new([1 << 10]uint64)
 		f.next = make([]int32, len(f.lits))
 		for i := len(f.lits) - 1; i >= 0; i-- {
 			l := f.lits[i]
 			k := uint16(l[0])<<8 | uint16(l[1])
 			f.next[i] = f.head[k]
 			f.head[k] = int32(i + 1)
+			f.first[k>>6] |= 1 << (k & 63)
 		}
 	}
 }
@@ -320,8 +323,13 @@ func (x *Engine) scan(f *fieldLits) {
 		}
 		return
 	}
+	first := f.first
 	for i := 0; i+1 < len(low); i++ {
-		for j := f.head[uint16(low[i])<<8|uint16(low[i+1])]; j != 0; j = f.next[j-1] {
+		k := uint16(low[i])<<8 | uint16(low[i+1])
+		if first[k>>6]&(1<<(k&63)) == 0 {
+			continue
+		}
+		for j := f.head[k]; j != 0; j = f.next[j-1] {
 			l := f.lits[j-1]
 			if len(low)-i >= len(l) && low[i:i+len(l)] == l {
 				x.hit(f.ids[j-1])
