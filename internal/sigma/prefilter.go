@@ -22,11 +22,11 @@ const minPreLiteral = 2
 type fieldLits struct {
 	n     int // index in Ruleset.pre
 	acc   *accessor
-	lits  []string // folded
-	ids   []int32  // global literal id per lits entry
-	head  []int32  // bucketed: 65536 heads (index+1 into lits), nil when few literals
+	lits  []string         // folded
+	ids   []int32          // global literal id per lits entry
+	head  []int32          // bucketed: 65536 heads (index+1 into lits), nil when few literals
 	first *[1 << 10]uint64 // with head: bit k set when some literal starts with byte pair k (8 KiB, stays in cache)
-	next  []int32  // chain (index+1), parallel to lits
+	next  []int32          // chain (index+1), parallel to lits
 	byLit map[string]int
 }
 
