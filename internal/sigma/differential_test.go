@@ -111,6 +111,16 @@ func TestDifferentialSigmaGo(t *testing.T) {
 		evs = append(evs, readEvents(t, p)...)
 	}
 	evs = append(evs, syntheticEvents(t, 800)...)
+	if d := os.Getenv("LOUPE_SIGMA_REGRESSION"); dirExists(d) { // real attack events
+		filepath.WalkDir(d, func(p string, de fs.DirEntry, err error) error {
+			if err == nil && !de.IsDir() && strings.HasSuffix(p, ".json") {
+				if got, err := regressionEvents(p); err == nil {
+					evs = append(evs, got...)
+				}
+			}
+			return nil
+		})
+	}
 	var win []*event.Event
 	for _, ev := range evs {
 		if familyOf(ev) == famWindows {
