@@ -30,6 +30,8 @@ type Engine struct {
 	arena    []byte
 	dataKV   []dataMember // members of the event's data object, read once per event
 	dataDone bool
+	topKV    []dataMember // members of the record's top-level object, likewise
+	topDone  bool
 	textDone bool // msgLow and cmdLow hold the folded message and command line
 	msgLow   string
 	cmdLow   string
@@ -117,6 +119,7 @@ func (x *Engine) begin(ev *event.Event) {
 		x.raw = unsafe.String(unsafe.SliceData(ev.Raw), len(ev.Raw))
 	}
 	x.dataKV, x.dataDone = x.dataKV[:0], false
+	x.topKV, x.topDone = x.topKV[:0], false
 	x.textDone = false
 	if x.fam == famJSON && x.raw != "" {
 		x.flatWindows()
@@ -403,14 +406,19 @@ func (x *Engine) keyword(t *fieldTest) bool {
 	return x.anyText(func(s, low string) bool { return x.testValue(t, s, low) })
 }
 
+// foldText folds the message and command line, once per event.
+func (x *Engine) foldText() {
+	if !x.textDone {
+		x.textDone = true
+		x.msgLow = x.foldTemp(x.ev.Message)
+		x.cmdLow = x.foldTemp(x.ev.CommandLine)
+	}
+}
+
 // anyText calls f on each text of the event until it returns true.
 func (x *Engine) anyText(f func(s, low string) bool) bool {
 	ev := x.ev
-	if !x.textDone { // fold the message and command line once per event
-		x.textDone = true
-		x.msgLow = x.foldTemp(ev.Message)
-		x.cmdLow = x.foldTemp(ev.CommandLine)
-	}
+	x.foldText()
 	if ev.Message != "" && f(ev.Message, x.msgLow) {
 		return true
 	}
@@ -457,7 +465,7 @@ func (x *Engine) value(a *accessor) *fieldVal {
 				return fv
 			}
 		case srcPath:
-			if x.raw != "" && setResult(fv, gjson.Get(x.raw, src.path)) {
+			if x.raw != "" && x.path(fv, src.path) {
 				return fv
 			}
 		case srcData:
@@ -543,8 +551,44 @@ func (x *Engine) data() []dataMember {
 			obj = r.Raw
 		}
 	}
+	x.dataKV = appendMembers(x.dataKV, obj)
+	return x.dataKV
+}
+
+// path reads the value at a gjson path of the record into fv. A plain
+// path ("a" or "a.b.c", no escapes or wildcards) starts from the
+// record's top-level members, read once per event, so a field the record
+// lacks costs a short scan instead of a walk of the whole record.
+func (x *Engine) path(fv *fieldVal, p string) bool {
+	if strings.ContainsAny(p, "\\*?|#@!") {
+		return setResult(fv, gjson.Get(x.raw, p))
+	}
+	head, rest, nested := strings.Cut(p, ".")
+	if !x.topDone {
+		x.topDone = true
+		x.topKV = appendMembers(x.topKV, x.raw)
+	}
+	for _, m := range x.topKV {
+		if m.key != head {
+			continue
+		}
+		if !nested {
+			x.setRaw(fv, m.val)
+			return true
+		}
+		if m.val[0] != '{' && m.val[0] != '[' {
+			return false
+		}
+		return setResult(fv, gjson.Get(m.val, rest))
+	}
+	return false
+}
+
+// appendMembers appends the members of the JSON object obj to kv, keys
+// unescaped, at most maxDataMembers.
+func appendMembers(kv []dataMember, obj string) []dataMember {
 	it := newObjIter(obj)
-	for len(x.dataKV) < maxDataMembers {
+	for len(kv) < maxDataMembers {
 		k, v, ok := it.next()
 		if !ok {
 			break
@@ -552,9 +596,9 @@ func (x *Engine) data() []dataMember {
 		if hasEscape(k) {
 			k = string(source.AppendUnescaped(nil, k))
 		}
-		x.dataKV = append(x.dataKV, dataMember{key: k, val: v})
+		kv = append(kv, dataMember{key: k, val: v})
 	}
-	return x.dataKV
+	return kv
 }
 
 // maxDataMembers bounds the members kept per event.

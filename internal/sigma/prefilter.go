@@ -9,6 +9,7 @@ package sigma
 // is rejected without running its detection logic.
 
 import (
+	"github.com/loupe-sec/loupe/internal/source"
 	"math/bits"
 	"slices"
 
@@ -101,8 +102,10 @@ func (r *Rule) need(c *cond) clause {
 }
 
 // testClause is the literal clause of one field test, or nil.
+// A keyword test's clause has no accessor: its literals are looked for in
+// the whole text of the event.
 func testClause(t *fieldTest) clause {
-	if t.acc == nil || t.kind != tStr || t.null || len(t.pats) == 0 || t.acc.name == "EventID" {
+	if t.kind != tStr || t.null || len(t.pats) == 0 || (t.acc != nil && t.acc.name == "EventID") {
 		return nil
 	}
 	var out clause
@@ -306,6 +309,10 @@ func (x *Engine) scan(f *fieldLits) {
 	s := &x.pre
 	s.scanned[f.n] = x.gen
 	s.open[f.n] = false
+	if f.acc == nil {
+		x.scanText(f)
+		return
+	}
 	v := x.value(f.acc)
 	if !v.ok || v.null {
 		return
@@ -314,7 +321,32 @@ func (x *Engine) scan(f *fieldLits) {
 		s.open[f.n] = true
 		return
 	}
-	low := x.low(v)
+	x.scanLow(f, x.low(v))
+}
+
+// scanText finds the keyword literals that occur in the event's text: the
+// message, the command line and the record with its escapes decoded,
+// which holds every string value of the record as a substring.
+func (x *Engine) scanText(f *fieldLits) {
+	x.foldText()
+	x.scanLow(f, x.msgLow)
+	x.scanLow(f, x.cmdLow)
+	if x.raw == "" {
+		return
+	}
+	start := len(x.arena)
+	x.arena = source.AppendUnescaped(x.arena, x.raw)
+	text := x.arenaString(start)
+	if needsFold(text) {
+		mid := len(x.arena)
+		x.arena = appendFold(x.arena, text)
+		text = x.arenaString(mid)
+	}
+	x.scanLow(f, text)
+}
+
+// scanLow marks the literals of f that occur in low.
+func (x *Engine) scanLow(f *fieldLits, low string) {
 	if f.head == nil {
 		for i, l := range f.lits {
 			if containsStr(low, l) {
