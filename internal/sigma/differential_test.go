@@ -348,7 +348,7 @@ func referenceSigmaGo(ctx context.Context, b *testing.B, all []string, win []*ev
 			b.ReportMetric(float64(len(refs)), "rules")
 		})
 		b.Run("loupe", func(b *testing.B) {
-			rs := Parse("same.yml", []byte(strings.Join(docs, "---\n")), Options{})
+			rs := Parse("same.yml", []byte(strings.Join(docs, "\n---\n")), Options{})
 			benchObserve(b, rs, win)
 		})
 	}

@@ -259,10 +259,11 @@ func TestPrefilterTables(t *testing.T) {
 	rs := Parse("gen.yml", genRules(600), Options{})
 	var bucketed, plain int
 	for _, f := range rs.pre.fields {
-		if (len(f.lits) >= bucketMin) != (f.head != nil) {
-			t.Errorf("%v: %d literals, table %v", f.acc, len(f.lits), f.head != nil)
+		tabled := f.short != nil || f.long != nil
+		if (len(f.lits) >= bucketMin) != tabled {
+			t.Errorf("%v: %d literals, tables %v", f.acc, len(f.lits), tabled)
 		}
-		if f.head != nil {
+		if tabled {
 			bucketed++
 		} else {
 			plain++

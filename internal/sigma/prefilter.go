@@ -4,9 +4,10 @@ package sigma
 // every match must satisfy: "field F contains one of these literals" (a
 // Sigma value with contains, startswith, endswith, equality or wildcards
 // always holds a literal its matches contain). Per event each field used
-// by a clause is scanned once for all literals of all rules (a two-byte
-// bucket table over the folded value), and a rule whose clause has no hit
-// is rejected without running its detection logic.
+// by a clause is scanned once for all literals of all rules (hash tables
+// keyed by a literal's first 4 bytes, or 2 for short ones, probed at each
+// position of the folded value), and a rule whose clause has no hit is
+// rejected without running its detection logic.
 
 import (
 	"github.com/loupe-sec/loupe/internal/source"
@@ -25,9 +26,10 @@ type fieldLits struct {
 	acc   *accessor
 	lits  []string         // folded
 	ids   []int32          // global literal id per lits entry
-	head  []int32          // bucketed: 65536 heads (index+1 into lits), nil when few literals
-	first *[1 << 10]uint64 // with head: bit k set when some literal starts with byte pair k (8 KiB, stays in cache)
-	next  []int32          // chain (index+1), parallel to lits
+	// With many literals, two hash tables replace the per-literal search:
+	// literals of 4 bytes or more by their first 4 bytes, shorter ones by
+	// their first 2; nil when few literals.
+	long, short *litTable
 	byLit map[string]int
 }
 
@@ -255,17 +257,47 @@ func (p *prefilter) finish() {
 		if len(f.lits) < bucketMin {
 			continue
 		}
-		f.head = make([]int32, 1<<16)
-		f.first = new([1 << 10]uint64)
-		f.next = make([]int32, len(f.lits))
 		for i := len(f.lits) - 1; i >= 0; i-- {
 			l := f.lits[i]
-			k := uint16(l[0])<<8 | uint16(l[1])
-			f.next[i] = f.head[k]
-			f.head[k] = int32(i + 1)
-			f.first[k>>6] |= 1 << (k & 63)
+			t := &f.short
+			if len(l) >= 4 {
+				t = &f.long
+			}
+			if *t == nil {
+				*t = &litTable{head: make([]int32, litSlots), next: make([]int32, len(f.lits)), key: make([]uint32, len(f.lits))}
+			}
+			(*t).add(i, l)
 		}
 	}
+}
+
+// litSlots is the size of a literal hash table (a power of two).
+const litSlots = 1 << 14
+
+// litTable chains literals by a hash of their first 2 or 4 bytes.
+type litTable struct {
+	bits [litSlots / 64]uint64 // slot occupied (2 KiB, stays in cache)
+	head []int32               // per slot: first literal (index+1)
+	next []int32               // per literal: next in its slot's chain (index+1)
+	key  []uint32              // per literal: its first bytes, little-endian
+}
+
+func litKey(s string) uint32 {
+	if len(s) >= 4 {
+		return uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
+	}
+	return uint32(s[0]) | uint32(s[1])<<8
+}
+
+func litSlot(k uint32) uint32 { return (k * 2654435761) >> (32 - 14) }
+
+func (t *litTable) add(i int, l string) {
+	k := litKey(l)
+	h := litSlot(k)
+	t.key[i] = k
+	t.next[i] = t.head[h]
+	t.head[h] = int32(i + 1)
+	t.bits[h>>6] |= 1 << (h & 63)
 }
 
 // preState is an engine's per-event prefilter state.
@@ -347,7 +379,7 @@ func (x *Engine) scanText(f *fieldLits) {
 
 // scanLow marks the literals of f that occur in low.
 func (x *Engine) scanLow(f *fieldLits, low string) {
-	if f.head == nil {
+	if f.short == nil && f.long == nil {
 		for i, l := range f.lits {
 			if containsStr(low, l) {
 				x.hit(f.ids[i])
@@ -355,16 +387,26 @@ func (x *Engine) scanLow(f *fieldLits, low string) {
 		}
 		return
 	}
-	first := f.first
+	short, long := f.short, f.long
 	for i := 0; i+1 < len(low); i++ {
-		k := uint16(low[i])<<8 | uint16(low[i+1])
-		if first[k>>6]&(1<<(k&63)) == 0 {
-			continue
+		k := uint32(low[i]) | uint32(low[i+1])<<8
+		if short != nil {
+			if h := litSlot(k); short.bits[h>>6]&(1<<(h&63)) != 0 {
+				for j := short.head[h]; j != 0; j = short.next[j-1] {
+					if l := f.lits[j-1]; short.key[j-1] == k && len(low)-i >= len(l) && low[i+2:i+len(l)] == l[2:] {
+						x.hit(f.ids[j-1])
+					}
+				}
+			}
 		}
-		for j := f.head[k]; j != 0; j = f.next[j-1] {
-			l := f.lits[j-1]
-			if len(low)-i >= len(l) && low[i:i+len(l)] == l {
-				x.hit(f.ids[j-1])
+		if long != nil && i+4 <= len(low) {
+			k |= uint32(low[i+2])<<16 | uint32(low[i+3])<<24
+			if h := litSlot(k); long.bits[h>>6]&(1<<(h&63)) != 0 {
+				for j := long.head[h]; j != 0; j = long.next[j-1] {
+					if l := f.lits[j-1]; long.key[j-1] == k && len(low)-i >= len(l) && low[i+4:i+len(l)] == l[4:] {
+						x.hit(f.ids[j-1])
+					}
+				}
 			}
 		}
 	}
