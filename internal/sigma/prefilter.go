@@ -22,15 +22,15 @@ const minPreLiteral = 2
 
 // fieldLits holds the literals of one field.
 type fieldLits struct {
-	n     int // index in Ruleset.pre
-	acc   *accessor
-	lits  []string         // folded
-	ids   []int32          // global literal id per lits entry
+	n    int // index in Ruleset.pre
+	acc  *accessor
+	lits []string // folded
+	ids  []int32  // global literal id per lits entry
 	// With many literals, two hash tables replace the per-literal search:
 	// literals of 4 bytes or more by their first 4 bytes, shorter ones by
 	// their first 2; nil when few literals.
 	long, short *litTable
-	byLit map[string]int
+	byLit       map[string]int
 }
 
 // preLit is one alternative of a rule's clause.
