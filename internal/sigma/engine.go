@@ -809,6 +809,18 @@ func appendQuoted(dst []byte, s string, max int) []byte {
 // quote clips s to max bytes on a rune boundary, makes it valid UTF-8 on
 // one line and quotes it.
 func quote(s string, max int) string {
+	// Only the first max bytes are shown: a long value is cut before its
+	// whitespace is folded, leaving room for a fair amount of it.
+	clipped := len(s) > 4*max
+	if clipped {
+		s = s[:4*max]
+		for i := 0; i < utf8.UTFMax-1; i++ { // drop a rune the cut split
+			if r, n := utf8.DecodeLastRuneInString(s); r != utf8.RuneError || n != 1 {
+				break
+			}
+			s = s[:len(s)-1]
+		}
+	}
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	s = strings.Join(strings.Fields(s), " ")
 	if len(s) > max {
@@ -816,7 +828,10 @@ func quote(s string, max int) string {
 		for cut > 0 && !utf8.RuneStart(s[cut]) {
 			cut--
 		}
-		s = s[:cut] + "…"
+		s, clipped = s[:cut], true
+	}
+	if clipped {
+		s += "…"
 	}
 	return strconv.Quote(s)
 }

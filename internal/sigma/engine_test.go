@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/loupe-sec/loupe/internal/detect"
 	"github.com/loupe-sec/loupe/internal/event"
@@ -288,6 +289,22 @@ func TestAppendQuoted(t *testing.T) {
 			t.Errorf("appendQuoted(%q) = %s: not one quoted line (%v)", s, got, err)
 		} else if len(s) <= 200 && !strings.ContainsAny(s, "\t") && u != s {
 			t.Errorf("appendQuoted(%q) round-trips to %q", s, u)
+		}
+	}
+}
+
+// Long values are clipped on a rune boundary and marked, whitespace
+// folded, whatever their length.
+func TestQuoteClips(t *testing.T) {
+	for _, s := range []string{strings.Repeat("é ", 3000), strings.Repeat("a", 5000) + "\n", strings.Repeat(" ", 900) + "x",
+		strings.Repeat("ab\tcd ", 100) + strings.Repeat("€", 1000)} {
+		q := quote(s, 200)
+		u, err := strconv.Unquote(q)
+		if err != nil || !utf8.ValidString(u) || len(u) > 200+len("…") || strings.Contains(u, "\uFFFD") || strings.ContainsAny(u, "\t\n") {
+			t.Errorf("quote(%.20q…) = %.60s… (%d bytes, %v)", s, q, len(u), err)
+		}
+		if len(strings.Join(strings.Fields(s), " ")) > 200 && !strings.HasSuffix(u, "…") {
+			t.Errorf("quote(%.20q…) clipped without a mark: %.60s", s, q)
 		}
 	}
 }
