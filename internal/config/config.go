@@ -65,6 +65,7 @@ type Config struct {
 	MaxUploadBytes int    // largest investigation upload accepted over HTTP
 	MaxJobs        int    // investigation jobs running at once
 	FileRoots      string // comma-separated directories whose files API "file" sources may name (uploads are always allowed)
+	SourceURLs     string // comma-separated base URLs of log stores API sources may read (besides loki.url and victorialogs.url)
 
 	// Detection and reasoning.
 	Rules        string // directory of Sigma rules run beside the built-in detections; "" = none
@@ -268,6 +269,17 @@ var settings = []setting{
 	{key: "file_roots", flag: "file-roots", scope: Serve, usage: "comma-separated `directories` whose files POST /api/investigations may read",
 		set: func(c *Config, v string) error { c.FileRoots = strings.TrimSpace(v); return nil },
 		def: func(c Config) string { return c.FileRoots }},
+	{key: "source_urls", flag: "source-urls", scope: Serve, usage: "comma-separated base `URLs` of the log stores (Loki, VictoriaLogs, OpenSearch) POST /api/investigations may read, besides loki.url and victorialogs.url",
+		set: func(c *Config, v string) error {
+			for _, u := range splitList(v) {
+				if err := checkBaseURL(u); err != nil {
+					return err
+				}
+			}
+			c.SourceURLs = strings.TrimSpace(v)
+			return nil
+		},
+		def: func(c Config) string { return c.SourceURLs }},
 	{key: "rules", flag: "rules", scope: Serve | Analyze, usage: "also run the Sigma rules under `DIR`; serve reloads them on SIGHUP",
 		set: func(c *Config, v string) error { c.Rules = strings.TrimSpace(v); return nil }},
 	{key: "sigma_mapping", flag: "sigma-mapping", scope: Serve | Analyze, usage: "Sigma field mapping and expand placeholders `FILE`",
@@ -610,6 +622,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("max_upload_bytes", c.MaxUploadBytes),
 		slog.Int("max_jobs", c.MaxJobs),
 		slog.String("file_roots", c.FileRoots),
+		slog.String("source_urls", c.SourceURLs),
 		slog.String("rules", c.Rules),
 		slog.String("sigma_mapping", c.SigmaMapping),
 		slog.Bool("llm_reasoning", c.LLMReasoning),
@@ -640,8 +653,8 @@ func (c Config) String() string {
 		c.MaxEvidence, c.MaxGroups, c.MaxTracked, c.LogLevel, c.LogFormat,
 		c.LLMProvider, c.LLMModel, c.LLMBaseURL, redact(c.LLMAPIKey), c.Obfuscation, c.PreserveStructure, c.CacheEnabled, c.CacheTTL,
 		c.Stack, c.LokiURL, c.VictoriaLogsURL, c.GrafanaURL, c.FalcoURL, c.FalcosidekickURL) +
-		fmt.Sprintf(" store_dsn=%s data_dir=%s max_upload_bytes=%d max_jobs=%d file_roots=%s rules=%s sigma_mapping=%s llm.reasoning=%t",
-			redactDSN(c.StoreDSN), c.DataDir, c.MaxUploadBytes, c.MaxJobs, c.FileRoots, c.Rules, c.SigmaMapping, c.LLMReasoning)
+		fmt.Sprintf(" store_dsn=%s data_dir=%s max_upload_bytes=%d max_jobs=%d file_roots=%s source_urls=%s rules=%s sigma_mapping=%s llm.reasoning=%t",
+			redactDSN(c.StoreDSN), c.DataDir, c.MaxUploadBytes, c.MaxJobs, c.FileRoots, c.SourceURLs, c.Rules, c.SigmaMapping, c.LLMReasoning)
 }
 
 // GoString keeps %#v from printing the secrets.
@@ -668,12 +681,38 @@ func (c Config) Logger(w io.Writer) *slog.Logger {
 }
 
 // Roots splits FileRoots into its directories.
-func (c Config) Roots() []string {
+func (c Config) Roots() []string { return splitList(c.FileRoots) }
+
+// SourceBases lists the base URLs investigation sources sent over the API
+// may read: source_urls, and the stack's loki.url and victorialogs.url.
+func (c Config) SourceBases() []string {
+	out := splitList(c.SourceURLs)
+	for _, u := range []string{c.LokiURL, c.VictoriaLogsURL} {
+		if u != "" {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+func splitList(v string) []string {
 	var out []string
-	for _, d := range strings.Split(c.FileRoots, ",") {
+	for _, d := range strings.Split(v, ",") {
 		if d = strings.TrimSpace(d); d != "" {
 			out = append(out, d)
 		}
 	}
 	return out
+}
+
+// checkBaseURL accepts an http(s) URL with a host and no credentials.
+func checkBaseURL(v string) error {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an http(s) URL", v)
+	}
+	if u.User != nil {
+		return errors.New("credentials in the URL are not accepted")
+	}
+	return nil
 }

@@ -172,6 +172,8 @@ func TestBadValues(t *testing.T) {
 		{name: "both token vars", env: map[string]string{"LOUPE_TOKEN": "a", "LOUPE_TOKEN_FILE": missing}, want: []string{"LOUPE_TOKEN", "LOUPE_TOKEN_FILE"}},
 		{name: "both token keys", file: "token: a\ntoken_file: b\n", want: []string{"token_file"}},
 		{name: "missing config file", env: map[string]string{"LOUPE_CONFIG": missing}, want: []string{"nope"}},
+		{name: "source url not http", env: map[string]string{"LOUPE_SOURCE_URLS": "http://a:1,ftp://b"}, want: []string{"LOUPE_SOURCE_URLS", "ftp://b"}},
+		{name: "source url with credentials", file: "source_urls: http://u:p@a:1\n", want: []string{"source_urls", "credentials"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -40,8 +41,9 @@ type investigations struct {
 	store   *store.Store
 	jobs    *jobs.Manager
 	dataDir string
-	roots   []string // directories "file" sources may read, symlinks resolved
-	maxLine int      // longest line of a file or upload (max_line_bytes)
+	roots   []string   // directories "file" sources may read, symlinks resolved
+	bases   []*url.URL // log stores other sources may read (source_urls, loki.url, victorialogs.url)
+	maxLine int        // longest line of a file or upload (max_line_bytes)
 }
 
 // SetInvestigations enables the investigation API over st, running jobs
@@ -52,6 +54,13 @@ func (s *Server) SetInvestigations(st *store.Store, m *jobs.Manager, dataDir str
 		return errors.New("server: investigations need a store and a job manager")
 	}
 	iv := &investigations{store: st, jobs: m, dataDir: dataDir, maxLine: s.cfg.MaxLineBytes}
+	for _, b := range s.cfg.SourceBases() {
+		u, err := url.Parse(b)
+		if err != nil {
+			return fmt.Errorf("server: source URL %s: %w", b, err)
+		}
+		iv.bases = append(iv.bases, u)
+	}
 	for _, r := range roots {
 		abs, err := filepath.Abs(r)
 		if err == nil {
@@ -234,6 +243,8 @@ func (iv *investigations) fromJSON(w http.ResponseWriter, r *http.Request) (stor
 		if src, err = iv.checkFileSource(src); err != nil {
 			return store.Investigation{}, err
 		}
+	} else if err := iv.checkStoreURL(src); err != nil {
+		return store.Investigation{}, err
 	}
 	return iv.investigation(req.Name, src, req.From, req.To, req.Options)
 }
@@ -316,6 +327,34 @@ func parseSource(raw json.RawMessage) (store.Source, error) {
 		src.Params = b
 	}
 	return src, nil
+}
+
+// checkStoreURL allows a log store source only at a URL under one of the
+// configured bases, so an API client cannot make the server connect to
+// any host it can reach.
+func (iv *investigations) checkStoreURL(src store.Source) error {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(src.Params, &fields) != nil {
+		return nil // the source check that follows says what is wrong
+	}
+	fields["kind"], _ = json.Marshal(src.Kind)
+	b, _ := json.Marshal(fields)
+	spec, err := origin.ParseSpec(b)
+	if err != nil || spec.Validate() != nil || spec.URL == "" {
+		return nil // likewise: not a valid log store source
+	}
+	u, err := url.Parse(spec.URL)
+	if err != nil {
+		return nil
+	}
+	p := strings.TrimSuffix(path.Clean("/"+u.Path), "/") + "/" // no ../ out of a base
+	for _, b := range iv.bases {
+		if strings.EqualFold(u.Scheme, b.Scheme) && strings.EqualFold(u.Host, b.Host) &&
+			strings.HasPrefix(p, strings.TrimSuffix(path.Clean("/"+b.Path), "/")+"/") {
+			return nil
+		}
+	}
+	return badf("source url %s is not an allowed log store: add its base URL to source_urls (LOUPE_SOURCE_URLS), or set loki.url / victorialogs.url", u.Redacted())
 }
 
 // checkFileSource allows a JSON "file" source only under the file roots,

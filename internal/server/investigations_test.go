@@ -683,3 +683,37 @@ func TestInvestigationLineLimit(t *testing.T) {
 		}
 	}
 }
+
+// Log store sources sent over the API may only name the configured stores:
+// source_urls and the stack's loki.url / victorialogs.url, by scheme, host
+// and path prefix.
+func TestInvestigationSourceURLs(t *testing.T) {
+	s := newInvServer(t, filepath.Join(t.TempDir(), "loupe.db"), func(c *config.Config, _ *jobs.Config) {
+		c.SourceURLs = "http://127.0.0.1:9/prefix, http://search.internal:9200"
+		c.VictoriaLogsURL = "http://127.0.0.1:9428"
+	})
+	loki := func(u string) string {
+		return `{"source":{"kind":"loki","url":"` + u + `","query":"{job=\"x\"}","start":"2024-03-19T00:00:00Z","end":"2024-03-20T00:00:00Z"}}`
+	}
+	for _, c := range []struct {
+		body   string
+		status int
+	}{
+		{loki("http://127.0.0.1:9/prefix"), 202},
+		{loki("http://127.0.0.1:9/prefix/loki/"), 202},
+		{loki("http://127.0.0.1:9/prefixed"), 400},
+		{loki("http://127.0.0.1:9/prefix/../admin"), 400},
+		{loki("http://127.0.0.1:9"), 400},
+		{loki("https://127.0.0.1:9/prefix"), 400},
+		{loki("http://169.254.169.254/latest"), 400},
+		{`{"source":{"kind":"victorialogs","url":"http://127.0.0.1:9428","query":"*","start":"2024-03-19T00:00:00Z","end":"2024-03-20T00:00:00Z"}}`, 202},
+		{`{"source":{"kind":"victorialogs","url":"http://127.0.0.1:9429","query":"*","start":"2024-03-19T00:00:00Z","end":"2024-03-20T00:00:00Z"}}`, 400},
+		{`{"source":{"kind":"opensearch","url":"http://SEARCH.internal:9200","index":"logs"}}`, 202},
+		{`{"source":{"kind":"opensearch","url":"http://search.internal:9201","index":"logs"}}`, 400},
+	} {
+		resp, out := s.do(t, "POST", "/api/investigations", "application/json", strings.NewReader(c.body))
+		if resp.StatusCode != c.status || (c.status == 400 && !strings.Contains(string(out), "not an allowed log store")) {
+			t.Errorf("%s: %d %s, want %d", c.body, resp.StatusCode, out, c.status)
+		}
+	}
+}
