@@ -8,6 +8,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/loupe-sec/loupe/internal/source"
 	"io"
 	"os"
 	"runtime"
@@ -44,7 +45,21 @@ Exit codes: 0 ok, 1 error, 2 usage error, 3 a finding reached --fail-on.
 `
 
 func main() {
+	if source.RunEVTXWorker() { // started again to parse .evtx chunks in isolation
+		return
+	}
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// isolateEVTX parses binary event logs in worker processes (this binary,
+// started again), so a hostile .evtx costs a worker, not the analysis.
+func isolateEVTX(stderr io.Writer) {
+	iso, err := source.DefaultIsolation()
+	if err != nil {
+		fmt.Fprintf(stderr, "loupe: .evtx files will be parsed in this process: %v\n", err)
+		return
+	}
+	source.IsolateEVTX(iso)
 }
 
 // run executes one loupe command line and returns the exit code.
@@ -56,8 +71,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "analyze", "analyse":
+		isolateEVTX(stderr)
 		return analyze(rest, stdin, stdout, stderr)
 	case "serve":
+		isolateEVTX(stderr)
 		return serve(rest, stdout, stderr)
 	case "rules":
 		return rulesCmd(rest, stdout, stderr)

@@ -13,12 +13,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loupe-sec/loupe/internal/source"
 	"github.com/loupe-sec/loupe/internal/store"
 )
 
 // TestMain keeps every test of the command away from the user's data
 // directory: serve and analyze --store open their default store there.
 func TestMain(m *testing.M) {
+	if source.RunEVTXWorker() { // this binary is the EVTX worker of analyze and serve
+		return
+	}
 	dir, err := os.MkdirTemp("", "loupe-cmd-data-")
 	if err != nil {
 		panic(err)

@@ -80,6 +80,13 @@ func readEVTX(ctx context.Context, r io.Reader, opt *Options, yield func(*event.
 	chunk := make([]byte, evtxChunkSize)
 	var lineNo int64
 	var scratch []byte
+	iso := isolation.Load()
+	var w *worker
+	defer func() {
+		if w != nil {
+			w.close()
+		}
+	}()
 	for n := 0; ; n++ {
 		if err := ctx.Err(); err != nil {
 			yield(nil, err)
@@ -99,29 +106,38 @@ func readEVTX(ctx context.Context, r io.Reader, opt *Options, yield func(*event.
 		if string(chunk[:len(evtxChunkMagic)]) != evtxChunkMagic {
 			continue // unused (zeroed) chunk space
 		}
-		records, err := parseEVTXChunk(chunk)
-		if err != nil {
-			if !yield(nil, &LineError{Line: lineNo, Err: fmt.Errorf("%w: chunk %d: %w", ErrEVTX, n, err)}) {
-				return
-			}
-			continue
-		}
-		for _, rec := range records {
+		stop := false
+		each := func(rec []byte) {
 			lineNo++
-			scratch = appendEVTXRecord(scratch[:0], rec)
-			if scratch == nil {
-				continue // not an event (the library found no Event element)
+			if stop || rec == nil {
+				return // stopped, or not an event (the library found no Event element)
 			}
-			ev, perr := parse(own(scratch), lineNo, opt)
+			ev, perr := parse(own(rec), lineNo, opt)
 			if perr != nil {
-				if !yield(nil, &LineError{Line: lineNo, Err: perr}) {
-					return
-				}
-				continue
-			}
-			if !yield(ev, nil) {
+				stop = !yield(nil, &LineError{Line: lineNo, Err: perr})
 				return
 			}
+			stop = !yield(ev, nil)
+		}
+		if iso != nil && w == nil {
+			if w, err = startWorker(iso); err != nil {
+				yield(nil, fmt.Errorf("read %s: %w", opt.displayName(), err))
+				return
+			}
+		}
+		if w != nil {
+			err = w.chunk(chunk, each)
+			if errors.Is(err, errWorker) {
+				w = nil // gone; the next chunk starts another
+			}
+		} else {
+			err = renderChunk(chunk, &scratch, each)
+		}
+		if stop {
+			return
+		}
+		if err != nil && !yield(nil, &LineError{Line: lineNo, Err: fmt.Errorf("%w: chunk %d: %w", ErrEVTX, n, err)}) {
+			return
 		}
 	}
 }

@@ -7,43 +7,20 @@ import (
 	"errors"
 	"math"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/Velocidex/ordereddict"
 	"github.com/loupe-sec/loupe/internal/event"
+	"github.com/loupe-sec/loupe/internal/source/evtxtest"
 	"www.velocidex.com/golang/evtx"
 )
 
-// velocidexTestdata returns the path of a test file that the module
-// www.velocidex.com/golang/evtx v0.2.0 (Apache-2.0) ships, read in place from
-// the module cache; the test is skipped when it is not there.
-func velocidexTestdata(t testing.TB, name string) string {
-	t.Helper()
-	p := velocidexTestdataPath(name)
-	if p == "" {
-		t.Skipf("EVTX test file %s missing from the module cache: run `go mod download www.velocidex.com/golang/evtx` first", name)
-	}
-	return p
-}
-
-func velocidexTestdataPath(name string) string {
-	dir := os.Getenv("GOMODCACHE")
-	if dir == "" {
-		gp := os.Getenv("GOPATH")
-		if gp == "" {
-			home, _ := os.UserHomeDir()
-			gp = filepath.Join(home, "go")
-		}
-		dir = filepath.Join(strings.Split(gp, string(os.PathListSeparator))[0], "pkg", "mod")
-	}
-	p := filepath.Join(dir, "www.velocidex.com", "golang", "evtx@v0.2.0", "testdata", name)
-	if _, err := os.Stat(p); err != nil {
-		return ""
-	}
-	return p
-}
+// velocidexTestdata is evtxtest.File; velocidexTestdataPath evtxtest.Path.
+var (
+	velocidexTestdata     = evtxtest.File
+	velocidexTestdataPath = evtxtest.Path
+)
 
 func readEVTXFile(t testing.TB, data []byte, name string) ([]*event.Event, []error) {
 	t.Helper()
