@@ -1,13 +1,12 @@
 package alert
 
 import (
-	"container/list"
 	"crypto/sha256"
 	"encoding/hex"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
+
+	"github.com/loupe-sec/loupe/internal/lru"
 )
 
 // Cache defaults.
@@ -22,21 +21,11 @@ const (
 // cache is full. Only valid analyses are stored. It is safe for concurrent
 // use and holds everything in memory only.
 type Cache struct {
-	ttl time.Duration
-	max int
-	now func() time.Time
-
-	mu    sync.Mutex
-	order *list.List // front = most recently used; values are *entry
-	byKey map[string]*list.Element
-
-	hits, misses atomic.Int64
+	c *lru.Cache[cached]
 }
 
-type entry struct {
-	key      string
+type cached struct {
 	analysis Analysis
-	expires  time.Time
 	count    int // times analysed or served
 }
 
@@ -48,29 +37,16 @@ func NewCache(ttl time.Duration, max int) *Cache {
 	if max <= 0 {
 		max = DefaultCacheSize
 	}
-	return &Cache{ttl: ttl, max: max, now: time.Now, order: list.New(), byKey: make(map[string]*list.Element)}
+	return &Cache{c: lru.New[cached](ttl, max)}
 }
 
 // Get returns the cached analysis for key, with Meta.Cached set and
 // Meta.DedupCount counting this hit.
 func (c *Cache) Get(key string) (Analysis, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	el, ok := c.byKey[key]
+	e, ok := c.c.Get(key, func(e *cached) { e.count++ })
 	if !ok {
-		c.misses.Add(1)
 		return Analysis{}, false
 	}
-	e := el.Value.(*entry)
-	if !c.now().Before(e.expires) {
-		c.order.Remove(el)
-		delete(c.byKey, key)
-		c.misses.Add(1)
-		return Analysis{}, false
-	}
-	c.hits.Add(1)
-	e.count++
-	c.order.MoveToFront(el)
 	a := e.analysis.clone()
 	a.Meta.Cached = true
 	a.Meta.DedupCount = e.count
@@ -83,35 +59,25 @@ func (c *Cache) Put(key string, a Analysis) (Analysis, error) {
 	if err := a.Validate(); err != nil {
 		return a, err
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	count := 1
-	if el, ok := c.byKey[key]; ok { // a concurrent miss analysed it too
-		count = el.Value.(*entry).count + 1
-		c.order.Remove(el)
-		delete(c.byKey, key)
-	}
-	a.Meta.Cached = false
-	a.Meta.DedupCount = count
-	c.byKey[key] = c.order.PushFront(&entry{key: key, analysis: a.clone(), expires: c.now().Add(c.ttl), count: count})
-	for c.order.Len() > c.max {
-		last := c.order.Back()
-		c.order.Remove(last)
-		delete(c.byKey, last.Value.(*entry).key)
-	}
+	e := c.c.Upsert(key, func(old cached, had bool) cached {
+		count := 1
+		if had { // a concurrent miss analysed it too
+			count = old.count + 1
+		}
+		a.Meta.Cached = false
+		a.Meta.DedupCount = count
+		return cached{analysis: a.clone(), count: count}
+	})
+	a.Meta.DedupCount = e.count
 	return a, nil
 }
 
 // Len returns the number of entries, expired ones included until touched.
-func (c *Cache) Len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.order.Len()
-}
+func (c *Cache) Len() int { return c.c.Len() }
 
 // Stats returns the lookups answered from the cache and those that were
 // not (absent or expired) since it was made.
-func (c *Cache) Stats() (hits, misses int64) { return c.hits.Load(), c.misses.Load() }
+func (c *Cache) Stats() (hits, misses int64) { return c.c.Stats() }
 
 // Key is the cache key of an alert: a hash of its rule and its normalised
 // output.

@@ -41,7 +41,7 @@ func TestNormalizeKeepsWords(t *testing.T) {
 func TestCacheHitCountsAndTTL(t *testing.T) {
 	now := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	c := NewCache(time.Hour, 10)
-	c.now = func() time.Time { return now }
+	c.c.SetClock(func() time.Time { return now })
 	if _, ok := c.Get("k"); ok {
 		t.Fatal("hit on empty cache")
 	}

@@ -169,7 +169,7 @@ func TestBucket(t *testing.T) {
 func TestAnswerCache(t *testing.T) {
 	c := NewCache(time.Minute, 2)
 	now := time.Unix(0, 0)
-	c.now = func() time.Time { return now }
+	c.c.SetClock(func() time.Time { return now })
 	c.Put("a", "A")
 	c.Put("b", "B")
 	if v, ok := c.Get("a"); !ok || v != "A" {
@@ -183,8 +183,8 @@ func TestAnswerCache(t *testing.T) {
 	if _, ok := c.Get("a"); ok {
 		t.Error("a served after its TTL")
 	}
-	if c.Hits.Load() != 1 || c.Misses.Load() != 2 {
-		t.Errorf("hits %d misses %d", c.Hits.Load(), c.Misses.Load())
+	if h, m := c.Stats(); h != 1 || m != 2 {
+		t.Errorf("hits %d misses %d", h, m)
 	}
 	if Key("ab", "c") == Key("a", "bc") {
 		t.Error("key parts run into each other")
