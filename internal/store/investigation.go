@@ -57,7 +57,8 @@ type Investigation struct {
 	Events   int64           // events read so far
 	Findings int64           // findings stored so far
 	Created  time.Time       // set by the store
-	Updated  time.Time       // set by the store
+	Updated  time.Time       // set by the store; a job's owner keeps it fresh
+	Owner    string          // the process running it (a job manager's id); "" = none recorded
 }
 
 // Page asks for one page of a listing: at most Limit rows (0 = 100, at most
@@ -116,10 +117,10 @@ func (s *Store) CreateInvestigation(ctx context.Context, inv Investigation) (Inv
 	now := time.Now().UTC()
 	inv.Created, inv.Updated = now, now
 	_, err = s.db.ExecContext(ctx, s.rebind(`INSERT INTO investigations
-    (id, name, source, time_from, time_to, options, status, error, events, findings, created, updated)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+    (id, name, source, time_from, time_to, options, status, error, events, findings, created, updated, owner)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		inv.ID, inv.Name, string(src), toNanos(inv.From), toNanos(inv.To), opts, string(inv.Status),
-		inv.Error, inv.Events, inv.Findings, toNanos(now), toNanos(now))
+		inv.Error, inv.Events, inv.Findings, toNanos(now), toNanos(now), inv.Owner)
 	if err != nil {
 		return inv, fmt.Errorf("store: create investigation %s: %w", inv.ID, err)
 	}
@@ -129,7 +130,7 @@ func (s *Store) CreateInvestigation(ctx context.Context, inv Investigation) (Inv
 	return inv, nil
 }
 
-const investigationColumns = `id, name, source, time_from, time_to, options, status, error, events, findings, created, updated`
+const investigationColumns = `id, name, source, time_from, time_to, options, status, error, events, findings, created, updated, owner`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -140,7 +141,7 @@ func scanInvestigation(r scanner) (Investigation, error) {
 		from, to, created, updated int64
 	)
 	if err := r.Scan(&inv.ID, &inv.Name, &src, &from, &to, &opts, &status, &inv.Error,
-		&inv.Events, &inv.Findings, &created, &updated); err != nil {
+		&inv.Events, &inv.Findings, &created, &updated, &inv.Owner); err != nil {
 		return inv, err
 	}
 	if err := json.Unmarshal([]byte(src), &inv.Source); err != nil {

@@ -123,6 +123,34 @@ func (s *Store) Unfinished(ctx context.Context) ([]Investigation, error) {
 	return out, nil
 }
 
+// Claim makes owner the owner of an unfinished investigation unless
+// another owner has updated it since staleBefore, and reports whether it
+// did. It is one conditional UPDATE: of two processes claiming the same
+// stale job, one wins.
+func (s *Store) Claim(ctx context.Context, id, owner string, staleBefore time.Time) (bool, error) {
+	res, err := s.db.ExecContext(ctx, s.rebind(`UPDATE investigations SET owner = ?, updated = ?
+    WHERE id = ? AND status IN ('queued', 'running') AND (owner = '' OR owner = ? OR updated < ?)`),
+		owner, toNanos(time.Now()), id, owner, toNanos(staleBefore))
+	if err != nil {
+		return false, fmt.Errorf("store: claim investigation %s: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("store: claim investigation %s: %w", id, err)
+	}
+	return n == 1, nil
+}
+
+// Heartbeat marks owner's unfinished investigations as updated now, so
+// other processes sharing the store leave them alone.
+func (s *Store) Heartbeat(ctx context.Context, owner string) error {
+	if _, err := s.db.ExecContext(ctx, s.rebind(`UPDATE investigations SET updated = ?
+    WHERE owner = ? AND status IN ('queued', 'running')`), toNanos(time.Now()), owner); err != nil {
+		return fmt.Errorf("store: heartbeat of %s: %w", owner, err)
+	}
+	return nil
+}
+
 // ResetEventVolume deletes the event volume of an investigation, for a
 // job that must count its source again from the start.
 func (s *Store) ResetEventVolume(ctx context.Context, id string) error {

@@ -97,3 +97,51 @@ func TestJobCommitAndState(t *testing.T) {
 		}
 	})
 }
+
+// An unfinished job belongs to its owner while the owner keeps it fresh;
+// once it is stale, one other process may take it over.
+func TestClaim(t *testing.T) {
+	eachBackend(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		migrated(t, s)
+		inv, err := s.CreateInvestigation(ctx, Investigation{Name: "shared", Owner: "a"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.GetInvestigation(ctx, inv.ID); got.Owner != "a" {
+			t.Fatalf("owner %q", got.Owner)
+		}
+		hourAgo := time.Now().Add(-time.Hour)
+		if ok, err := s.Claim(ctx, inv.ID, "b", hourAgo); err != nil || ok {
+			t.Fatalf("b took a fresh job of a: %v %v", ok, err)
+		}
+		if ok, err := s.Claim(ctx, inv.ID, "a", hourAgo); err != nil || !ok {
+			t.Fatalf("a could not claim its own job: %v %v", ok, err)
+		}
+		before, _ := s.GetInvestigation(ctx, inv.ID)
+		time.Sleep(2 * time.Millisecond)
+		if err := s.Heartbeat(ctx, "a"); err != nil {
+			t.Fatal(err)
+		}
+		after, _ := s.GetInvestigation(ctx, inv.ID)
+		if !after.Updated.After(before.Updated) {
+			t.Errorf("heartbeat left updated at %v", after.Updated)
+		}
+		// Stale (its owner stopped): b and c race for it; one wins.
+		later := time.Now().Add(time.Hour)
+		okB, errB := s.Claim(ctx, inv.ID, "b", later)
+		okC, errC := s.Claim(ctx, inv.ID, "c", time.Now().Add(-time.Minute))
+		if errB != nil || errC != nil || !okB || okC {
+			t.Fatalf("stale claim: b %v %v, c %v %v", okB, errB, okC, errC)
+		}
+		if got, _ := s.GetInvestigation(ctx, inv.ID); got.Owner != "b" {
+			t.Errorf("owner after the takeover %q", got.Owner)
+		}
+		if err := s.Finish(ctx, inv.ID, Done, nil); err != nil {
+			t.Fatal(err)
+		}
+		if ok, _ := s.Claim(ctx, inv.ID, "b", later); ok {
+			t.Error("a finished job was claimed")
+		}
+	})
+}

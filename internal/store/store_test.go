@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The whole suite runs against every backend: SQLite in a temp dir, and a
@@ -153,11 +154,14 @@ func TestMigrateFromPreviousVersion(t *testing.T) {
 		if idx := indexes(t, s); idx["findings_by_tactic"] {
 			t.Fatal("version 1 already has findings_by_tactic")
 		}
-		inv, err := s.CreateInvestigation(ctx, Investigation{Name: "before the upgrade"})
-		if err != nil {
+		// An investigation and a finding written the way version 1 of the
+		// code wrote them.
+		inv := Investigation{ID: "before-the-upgrade"}
+		if _, err := s.db.Exec(s.rebind(`INSERT INTO investigations
+    (id, name, source, time_from, time_to, options, status, error, events, findings, created, updated)
+    VALUES (?, 'before the upgrade', '{}', 0, 0, '{}', 'running', '', 0, 0, 1, 1)`), inv.ID); err != nil {
 			t.Fatal(err)
 		}
-		// A finding written the way version 1 of the code wrote it.
 		if _, err := s.db.Exec(s.rebind(`INSERT INTO findings (investigation_id, id, tactic, tactic_id, question,
     conclusion, priority, rule_id, rule_title, source, host, first_time, last_time, event_count)
     VALUES (?, 'f1', 'Persistence', 'TA0003', 'q?', 'c.', 3, 'r1', 'Rule one', 'rule', 'h1', 5, 9, 2)`), inv.ID); err != nil {
@@ -193,6 +197,10 @@ func TestMigrateFromPreviousVersion(t *testing.T) {
 		}
 		if err := s.Check(ctx); err != nil {
 			t.Fatal(err)
+		}
+		// The unfinished job has no owner yet: any process may claim it.
+		if ok, err := s.Claim(ctx, inv.ID, "server-a", time.Unix(0, 0)); err != nil || !ok {
+			t.Errorf("claim of a job from before the upgrade: %v %v", ok, err)
 		}
 	})
 }
