@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -9,6 +11,7 @@ import (
 	"io"
 	"iter"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -123,8 +126,14 @@ func startInvestigations(ctx context.Context, cfg config.Config, srv *server.Ser
 		Detect: detect.Options{MaxTracked: cfg.MaxTracked},
 		Reason: reason.Options{MaxEvidence: cfg.MaxEvidence, MaxGroups: cfg.MaxGroups},
 	}
+	owner, err := instanceID(dataDir)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	mgr, err := jobs.New(ctx, jobs.Config{
 		Store:   st,
+		Owner:   owner,
 		MaxJobs: cfg.MaxJobs,
 		Options: func() pipeline.Options { o := base; o.Sigma = rules(); return o },
 		Observe: func(st *pipeline.Stats) (func(*finding.Finding), func(error)) {
@@ -148,8 +157,42 @@ func startInvestigations(ctx context.Context, cfg config.Config, srv *server.Ser
 		return nil, err
 	}
 	logger.Info("investigations enabled", "store", store.Redact(dsn), "dialect", st.Dialect(), "data_dir", dataDir,
-		"resumed", len(rec.Resumed), "failed_interrupted", len(rec.Failed), "max_jobs", cfg.MaxJobs)
+		"instance", owner, "resumed", len(rec.Resumed), "failed_interrupted", len(rec.Failed),
+		"left_to_other_instances", len(rec.Skipped), "max_jobs", cfg.MaxJobs)
+	// Keep this instance's jobs fresh for other servers on the same store,
+	// and take over the jobs of a server that stopped.
+	go mgr.Supervise(ctx, func(rec jobs.Recovery, err error) {
+		if err != nil {
+			logger.Warn("taking over stopped investigations failed", "err", err)
+			return
+		}
+		logger.Info("took over investigations of a stopped instance", "resumed", rec.Resumed, "failed_interrupted", rec.Failed)
+	})
 	return stop, nil
+}
+
+// instanceID names this server among those sharing a store: a random id
+// kept in the data directory, so a restarted server resumes its own jobs
+// at once (servers sharing a data directory share the id).
+func instanceID(dataDir string) (string, error) {
+	p := filepath.Join(dataDir, "instance-id")
+	if b, err := os.ReadFile(p); err == nil {
+		if id := strings.TrimSpace(string(b)); id != "" {
+			return id, nil
+		}
+	}
+	var r [8]byte
+	if _, err := rand.Read(r[:]); err != nil {
+		return "", err
+	}
+	id := "loupe-" + hex.EncodeToString(r[:])
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return "", fmt.Errorf("data directory: %w", err)
+	}
+	if err := os.WriteFile(p, []byte(id+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("instance id: %w", err)
+	}
+	return id, nil
 }
 
 // bindStoreFlag registers --store on the analyze flags.

@@ -97,11 +97,21 @@ type Config struct {
 	// end (with nil, context.Canceled for a cancelled job, or the error).
 	// Metrics use it.
 	Observe func(st *pipeline.Stats) (onFinding func(*finding.Finding), end func(error))
-	// StaleAfter: a "cli" investigation not updated for this long is taken
-	// for dead by Recover. 0 = DefaultStaleAfter.
+	// StaleAfter: an investigation its owner (or a "cli" run) has not
+	// updated for this long is taken for dead by Recover. Owners keep
+	// theirs fresh with Supervise. 0 = DefaultStaleAfter.
 	StaleAfter time.Duration
-	Logger     *slog.Logger
+	// Owner names this process among those sharing the store: the jobs
+	// it starts or resumes are recorded as its own, and Recover leaves
+	// another owner's jobs alone while that owner keeps them fresh. A
+	// server restarted with the same Owner resumes its jobs at once.
+	// "" = DefaultOwner (one server per store).
+	Owner  string
+	Logger *slog.Logger
 }
+
+// DefaultOwner is the Owner of a manager configured without one.
+const DefaultOwner = "loupe"
 
 // Manager runs investigation jobs. It is safe for concurrent use.
 type Manager struct {
@@ -145,6 +155,9 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	}
 	if cfg.StaleAfter <= 0 {
 		cfg.StaleAfter = DefaultStaleAfter
+	}
+	if cfg.Owner == "" {
+		cfg.Owner = DefaultOwner
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -197,6 +210,7 @@ func (m *Manager) Start(ctx context.Context, inv store.Investigation) (store.Inv
 		return inv, ErrClosed
 	}
 	inv.ID, inv.Status, inv.Error, inv.Events, inv.Findings = "", store.Queued, "", 0, 0
+	inv.Owner = m.cfg.Owner
 	created, err := m.cfg.Store.CreateInvestigation(ctx, inv)
 	if err != nil {
 		return inv, err
@@ -463,13 +477,16 @@ func (m *Manager) Progress(id string) (Progress, bool) {
 type Recovery struct {
 	Resumed []string // investigations resumed or, when queued, started
 	Failed  []string // investigations marked failed as interrupted
-	Skipped []string // "cli" runs that may still be alive
+	Skipped []string // "cli" runs and other owners' jobs that may still be alive
 }
 
-// Recover deals with the investigations a previous process left queued or
-// running (see the package comment): it resumes those whose source can be
-// read again the same way and marks the others failed, with a reason
-// starting "interrupted". Call it once at startup, before new jobs.
+// Recover deals with the investigations a stopped process left queued or
+// running (see the package comment): those this manager's Owner holds,
+// those no one holds, and those whose owner has not kept them fresh for
+// StaleAfter. It claims each (of two managers, one wins), resumes those
+// whose source can be read again the same way and marks the others failed,
+// with a reason starting "interrupted". Call it at startup, before new
+// jobs; Supervise calls it again from time to time.
 func (m *Manager) Recover(ctx context.Context) (Recovery, error) {
 	var rec Recovery
 	invs, err := m.cfg.Store.Unfinished(ctx)
@@ -485,7 +502,14 @@ func (m *Manager) Recover(ctx context.Context) (Recovery, error) {
 		}
 		log := m.log.With("investigation", inv.ID)
 		opts, _ := ParseOptions(inv.Options)
-		if opts.Origin == "cli" && time.Since(inv.Updated) < m.cfg.StaleAfter {
+		fresh := time.Since(inv.Updated) < m.cfg.StaleAfter
+		if fresh && (opts.Origin == "cli" || inv.Owner != "" && inv.Owner != m.cfg.Owner) {
+			rec.Skipped = append(rec.Skipped, inv.ID)
+			continue
+		}
+		if ok, err := m.cfg.Store.Claim(ctx, inv.ID, m.cfg.Owner, time.Now().Add(-m.cfg.StaleAfter)); err != nil {
+			return rec, err
+		} else if !ok { // another process claimed it first
 			rec.Skipped = append(rec.Skipped, inv.ID)
 			continue
 		}
@@ -510,6 +534,57 @@ func (m *Manager) Recover(ctx context.Context) (Recovery, error) {
 		rec.Resumed = append(rec.Resumed, inv.ID)
 	}
 	return rec, nil
+}
+
+// Supervise keeps this manager's jobs fresh for the other processes
+// sharing the store, stops those another process cancelled and, every
+// StaleAfter/2, takes over the jobs of processes that stopped (Recover),
+// until ctx ends or the manager closes.
+// report is called with what each of those recoveries did, when it did
+// something.
+func (m *Manager) Supervise(ctx context.Context, report func(Recovery, error)) {
+	beat := time.NewTicker(max(m.cfg.StaleAfter/4, time.Millisecond))
+	defer beat.Stop()
+	recoverEvery := max(m.cfg.StaleAfter/2, time.Millisecond)
+	last := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-m.ctx.Done():
+			return
+		case <-beat.C:
+		}
+		if err := m.cfg.Store.Heartbeat(ctx, m.cfg.Owner); err != nil {
+			m.log.Warn("job heartbeat failed", "err", err)
+		}
+		m.cancelledElsewhere(ctx)
+		if time.Since(last) >= recoverEvery {
+			last = time.Now()
+			rec, err := m.Recover(ctx)
+			if report != nil && (err != nil || len(rec.Resumed)+len(rec.Failed) > 0) {
+				report(rec, err)
+			}
+		}
+	}
+}
+
+// cancelledElsewhere stops the jobs of this manager that another process
+// sharing the store marked cancelled.
+func (m *Manager) cancelledElsewhere(ctx context.Context) {
+	for _, id := range m.Running() {
+		inv, err := m.cfg.Store.GetInvestigation(ctx, id)
+		if err != nil || inv.Status != store.Cancelled {
+			continue
+		}
+		m.mu.Lock()
+		j := m.jobs[id]
+		m.mu.Unlock()
+		if j != nil {
+			m.log.Info("job cancelled by another instance", "investigation", id)
+			j.cancel(ErrCancelled)
+		}
+	}
 }
 
 // resumePoint decides whether inv can be resumed: the findings to skip,

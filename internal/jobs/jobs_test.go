@@ -674,3 +674,78 @@ func TestRecoverStartsQueued(t *testing.T) {
 	}
 	sameFindings(t, stored(t, s, inv.ID), reference(t, path, pipeline.Options{}))
 }
+
+// Two servers share one store: each leaves the other's live jobs alone,
+// and when one stops, the other takes its unfinished job over and
+// finishes it.
+func TestServersShareAStore(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	path := filepath.Join(dir, "events.log")
+	writeEvents(t, path, 3000, 100)
+	slowFile := func(ctx context.Context, src store.Source) (iter.Seq2[*event.Event, error], error) {
+		evs, err := DefaultOpener(ctx, src)
+		return func(yield func(*event.Event, error) bool) {
+			for ev, err := range evs {
+				time.Sleep(time.Millisecond)
+				if !yield(ev, err) {
+					return
+				}
+			}
+		}, err
+	}
+	mk := func(owner string) *Manager {
+		return newManager(t, Config{Store: openStore(t, dir), Owner: owner, StaleAfter: 400 * time.Millisecond,
+			Open: slowFile, CommitEvery: 5 * time.Millisecond})
+	}
+	a, b := mk("server-a"), mk("server-b")
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var reports atomic.Int64
+	go a.Supervise(sctx, nil)
+	go b.Supervise(sctx, func(rec Recovery, err error) { reports.Add(1) })
+
+	inv, err := a.Start(ctx, store.Investigation{Source: fileSource(path)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// While a runs it, b's recoveries (every 200 ms) leave it alone.
+	if rec, err := b.Recover(ctx); err != nil || !slices.Equal(rec.Skipped, []string{inv.ID}) || len(rec.Resumed) != 0 {
+		t.Fatalf("b's recovery of a live job of a: %+v %v", rec, err)
+	}
+	time.Sleep(900 * time.Millisecond)
+	if slices.Contains(b.Running(), inv.ID) {
+		t.Fatal("b took over a job a keeps fresh")
+	}
+	if got, _ := b.cfg.Store.GetInvestigation(ctx, inv.ID); got.Owner != "server-a" || got.Status.Final() {
+		t.Fatalf("job while a runs it: owner %q, %s", got.Owner, got.Status)
+	}
+
+	// A cancel sent to b stops the job a runs.
+	other, err := a.Start(ctx, store.Investigation{Source: fileSource(path)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Cancel(ctx, other.ID); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); slices.Contains(a.Running(), other.ID); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("a still runs a job cancelled through b")
+		}
+	}
+	if got := waitFinal(t, a.cfg.Store, other.ID); got.Status != store.Cancelled {
+		t.Errorf("job cancelled through b ended %s", got.Status)
+	}
+
+	// a stops (its job stays running in the store, unfinished); once the
+	// job is stale, b takes it over and finishes it.
+	a.Close()
+	done := waitFinal(t, b.cfg.Store, inv.ID)
+	if done.Status != store.Done || done.Owner != "server-b" || done.Events != 3000 {
+		t.Fatalf("after a stopped: %s %q, owner %q, %d events", done.Status, done.Error, done.Owner, done.Events)
+	}
+	if reports.Load() == 0 {
+		t.Error("b's supervision reported no takeover")
+	}
+}
