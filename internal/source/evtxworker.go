@@ -8,7 +8,8 @@ package source
 // 69 KB file is enough). The checksums keep corrupted files out, not
 // crafted ones. With IsolateEVTX, each reader hands its chunks to a worker:
 // this same binary started again with LOUPE_EVTX_WORKER set, under an
-// address-space limit, and each chunk under a time limit. A chunk that
+// address-space limit and a heap watchdog, and each chunk under a time
+// limit. A chunk that
 // breaks a limit costs the worker, not the server: it is reported as a
 // LineError and a new worker takes the next chunk.
 
@@ -20,6 +21,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"sync"
@@ -71,7 +73,10 @@ func RunEVTXWorker() bool {
 		return false
 	}
 	if budget, err := strconv.ParseInt(v, 10, 64); err == nil && budget > 0 {
-		limitAddressSpace(budget)
+		if !raceBuild {
+			limitAddressSpace(budget)
+		}
+		go watchHeap(budget)
 	}
 	if err := serveChunks(os.Stdin, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "evtx worker:", err)
@@ -92,6 +97,19 @@ func limitAddressSpace(budget int64) {
 	}
 	lim := uint64(used + budget)
 	syscall.Setrlimit(syscall.RLIMIT_AS, &syscall.Rlimit{Cur: lim, Max: lim})
+}
+
+// watchHeap ends the worker when its heap grows past budget: a second
+// guard beside the address-space limit, and the only one in race builds.
+func watchHeap(budget int64) {
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	for range time.Tick(5 * time.Millisecond) {
+		metrics.Read(sample)
+		if used := sample[0].Value.Uint64(); used > uint64(budget) {
+			fmt.Fprintf(os.Stderr, "evtx worker: out of memory: heap of %d MiB is over the limit of %d MiB\n", used>>20, budget>>20)
+			os.Exit(2)
+		}
+	}
 }
 
 // serveChunks answers each 64 KiB chunk read from in with one line per
