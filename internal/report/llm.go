@@ -2,10 +2,10 @@ package report
 
 import "github.com/loupe-sec/loupe/internal/finding"
 
-// llmLine says how a language model took part in f, for the readable
+// LLMLine says how a language model took part in f, for the readable
 // reports: who wrote a model's conclusion, the note it added to an offline
 // finding, or why its part is missing. "" when no model was involved.
-func llmLine(f *finding.Finding) string {
+func LLMLine(f *finding.Finding) string {
 	l := f.LLM
 	if l == nil {
 		return ""

@@ -58,7 +58,7 @@ func Markdown(w io.Writer, findings []*finding.Finding, s Summary) error {
 		ws("\n\n_", md(sec.question), "_\n")
 		for _, f := range sec.findings {
 			ws("\n**", strings.ToUpper(f.Priority.String()), "** · ", md(f.Conclusion), "\n")
-			if l := llmLine(f); l != "" {
+			if l := LLMLine(f); l != "" {
 				ws("\n_", md(l), "_\n")
 			}
 			if t := techniqueList(f.Techniques); t != "" {

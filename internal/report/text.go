@@ -62,7 +62,7 @@ func Text(w io.Writer, findings []*finding.Finding, s Summary) error {
 			tag := "[" + strings.ToUpper(f.Priority.String()) + "] "
 			bw.WriteByte('\n')
 			writeWrapped(bw, "  "+tag+oneLine(f.Conclusion), strings.Repeat(" ", 2+len(tag)))
-			if l := llmLine(f); l != "" {
+			if l := LLMLine(f); l != "" {
 				writeWrapped(bw, "    "+oneLine(l), "      ")
 			}
 			if t := techniqueList(f.Techniques); t != "" {

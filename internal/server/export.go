@@ -218,6 +218,7 @@ var exportTemplates = template.Must(template.New("export").Funcs(template.FuncMa
 		return strings.HasPrefix(link, "https://") || strings.HasPrefix(link, "http://")
 	},
 	"attackURL": attack.URL,
+	"llm":       report.LLMLine,
 }).Parse(exportHTMLText))
 
 type htmlHead struct {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/loupe-sec/loupe/internal/config"
 	"github.com/loupe-sec/loupe/internal/event"
+	"github.com/loupe-sec/loupe/internal/finding"
 	"github.com/loupe-sec/loupe/internal/jobs"
 	"github.com/loupe-sec/loupe/internal/source"
 	"github.com/loupe-sec/loupe/internal/store"
@@ -410,6 +411,16 @@ func TestInvestigationExports(t *testing.T) {
 		}
 		if strings.Count(page, `<tr class="p-`) != n || !strings.Contains(page, "<style>") || !strings.HasSuffix(strings.TrimSpace(page), "</html>") {
 			t.Errorf("html export: %d finding rows for %d findings, or no inline style / not closed", strings.Count(page, `<tr class="p-`), n)
+		}
+
+		// A model's note on a finding is in the report, escaped.
+		noted := &finding.Finding{ID: "noted", Question: "q", Conclusion: "c", Source: "rule", Priority: finding.Low,
+			LLM: &finding.LLM{Provider: "ollama", Model: "tiny", Note: "see also <b>whoami</b>"}}
+		if err := s.store.AddFindings(context.Background(), inv.ID, []*finding.Finding{noted}); err != nil {
+			t.Fatal(err)
+		}
+		if _, page := get("html"); !strings.Contains(page, `<p class="llm">Model (ollama tiny): see also &lt;b&gt;whoami&lt;/b&gt;</p>`) {
+			t.Error("html export lacks the model's note")
 		}
 
 		// Exports take the listing's filters.

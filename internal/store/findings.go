@@ -40,7 +40,7 @@ type Filter struct {
 
 const findingColumns = `id, tactic, tactic_id, techniques, question, conclusion, priority,
     rule_id, rule_title, rule_author, rule_link, rule_level, source, host, user_name,
-    first_time, last_time, event_count, provider, model, prompt_version`
+    first_time, last_time, event_count, provider, model, prompt_version, llm`
 
 // AddFindings stores findings of an investigation, all in one transaction.
 // Storing a finding id again replaces that finding: a later summary of the
@@ -75,7 +75,7 @@ func (s *Store) AddFindingsBy(ctx context.Context, investigationID string, p Pro
 // writeFindings upserts fs and their evidence inside tx.
 func (s *Store) writeFindings(ctx context.Context, tx *sql.Tx, investigationID string, p Provenance, fs []*finding.Finding) (err error) {
 	upsert, err := tx.PrepareContext(ctx, s.rebind(`INSERT INTO findings (investigation_id, `+findingColumns+`)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (investigation_id, id) DO UPDATE SET
         tactic = excluded.tactic, tactic_id = excluded.tactic_id, techniques = excluded.techniques,
         question = excluded.question, conclusion = excluded.conclusion, priority = excluded.priority,
@@ -83,7 +83,7 @@ func (s *Store) writeFindings(ctx context.Context, tx *sql.Tx, investigationID s
         rule_link = excluded.rule_link, rule_level = excluded.rule_level, source = excluded.source,
         host = excluded.host, user_name = excluded.user_name, first_time = excluded.first_time,
         last_time = excluded.last_time, event_count = excluded.event_count, provider = excluded.provider,
-        model = excluded.model, prompt_version = excluded.prompt_version`))
+        model = excluded.model, prompt_version = excluded.prompt_version, llm = excluded.llm`))
 	if err != nil {
 		return err
 	}
@@ -119,10 +119,18 @@ func (s *Store) writeFindings(ctx context.Context, tx *sql.Tx, investigationID s
 			// A conclusion the LLM reasoning stage wrote names its model itself.
 			fp = Provenance{Provider: f.LLM.Provider, Model: f.LLM.Model, PromptVersion: f.LLM.PromptVersion}
 		}
+		var llm sql.NullString
+		if f.LLM != nil {
+			b, err := json.Marshal(f.LLM)
+			if err != nil {
+				return fmt.Errorf("finding %s: llm: %w", f.ID, err)
+			}
+			llm = sql.NullString{String: string(b), Valid: true}
+		}
 		if _, err := upsert.ExecContext(ctx, investigationID, f.ID, f.Tactic, f.TacticID, string(techniques),
 			f.Question, f.Conclusion, int(f.Priority), f.Rule.ID, f.Rule.Title, f.Rule.Author, f.Rule.Link,
 			f.Rule.Level, f.Source, f.Host, f.User, toNanos(f.First), toNanos(f.Last), f.Count,
-			nullString(fp.Provider), nullString(fp.Model), nullString(fp.PromptVersion)); err != nil {
+			nullString(fp.Provider), nullString(fp.Model), nullString(fp.PromptVersion), llm); err != nil {
 			return fmt.Errorf("finding %s: %w", f.ID, err)
 		}
 		if _, err := clear.ExecContext(ctx, investigationID, f.ID); err != nil {
@@ -244,10 +252,11 @@ func (s *Store) queryFindings(ctx context.Context, q string, args []any) ([]*Sto
 			prio                    int
 			first, last             int64
 			provider, model, prompt sql.NullString
+			llm                     sql.NullString
 		)
 		if err := rows.Scan(&f.ID, &f.Tactic, &f.TacticID, &techniques, &f.Question, &f.Conclusion, &prio,
 			&f.Rule.ID, &f.Rule.Title, &f.Rule.Author, &f.Rule.Link, &f.Rule.Level, &f.Source, &f.Host, &f.User,
-			&first, &last, &f.Count, &provider, &model, &prompt); err != nil {
+			&first, &last, &f.Count, &provider, &model, &prompt, &llm); err != nil {
 			return nil, err
 		}
 		if techniques != "" && techniques != "[]" {
@@ -257,7 +266,13 @@ func (s *Store) queryFindings(ctx context.Context, q string, args []any) ([]*Sto
 		}
 		f.Priority = finding.Priority(prio)
 		f.First, f.Last = fromNanos(first), fromNanos(last)
-		if provider.String != "" {
+		switch {
+		case llm.Valid:
+			f.LLM = new(finding.LLM)
+			if err := json.Unmarshal([]byte(llm.String), f.LLM); err != nil {
+				return nil, fmt.Errorf("finding %s: llm: %w", f.ID, err)
+			}
+		case provider.String != "": // written before the llm column
 			f.LLM = &finding.LLM{Provider: provider.String, Model: model.String, PromptVersion: prompt.String}
 		}
 		out = append(out, &Stored{Finding: &f, Provenance: Provenance{

@@ -13,6 +13,7 @@ import (
 
 	"github.com/loupe-sec/loupe/internal/attack"
 	"github.com/loupe-sec/loupe/internal/finding"
+	"github.com/loupe-sec/loupe/internal/report"
 	"github.com/loupe-sec/loupe/internal/store"
 )
 
@@ -28,6 +29,8 @@ var funcs = template.FuncMap{
 	"num": func(n int64) string { return thousands(n) },
 	"add": func(a, b float64) float64 { return a + b },
 	"sub": func(a, b float64) float64 { return a - b },
+	// llm says how a language model took part in a finding, or "".
+	"llm": func(f *finding.Finding) string { return report.LLMLine(f) },
 }
 
 // thousands writes n with narrow no-break spaces between thousands.

@@ -399,6 +399,7 @@ func TestEscaping(t *testing.T) {
 	f.User = "u" + evil
 	f.Techniques = []finding.Technique{{ID: "T1" + evil, Name: "N" + evil}}
 	f.Evidence[0] = finding.Evidence{RecordID: "id" + evil, Index: "ix" + evil, Summary: "S" + evil, Host: "eh" + evil, User: "eu" + evil, Time: t0}
+	f.LLM = &finding.LLM{Provider: "ollama", Model: "m" + evil, Note: "N" + evil} // a model's note, kept by the store
 	ctx := context.Background()
 	if err := st.AddFindings(ctx, inv.ID, []*finding.Finding{f}); err != nil {
 		t.Fatal(err)
@@ -426,7 +427,7 @@ func TestEscaping(t *testing.T) {
 		}
 	}
 	_, body := get(t, h, "/investigations/"+inv.ID)
-	for _, s := range []string{"Q&lt;script&gt;", "C&lt;script&gt;", "T&lt;script&gt;", "A&lt;script&gt;", "S&lt;script&gt;", "#ZgotmplZ", "&#34;onmouseover=&#34;alert(2)"} {
+	for _, s := range []string{"Q&lt;script&gt;", "C&lt;script&gt;", `<p class="llm">Model (ollama m&lt;script&gt;`, "): N&lt;script&gt;", "T&lt;script&gt;", "A&lt;script&gt;", "S&lt;script&gt;", "#ZgotmplZ", "&#34;onmouseover=&#34;alert(2)"} {
 		if !strings.Contains(body, s) {
 			t.Errorf("investigation page lacks %q", s)
 		}
