@@ -308,12 +308,8 @@ func urlSetting(key, flagName, usage string, field func(*Config) *string) settin
 		set: func(c *Config, v string) error {
 			v = strings.TrimRight(strings.TrimSpace(v), "/")
 			if v != "" {
-				u, err := url.Parse(v)
-				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-					return fmt.Errorf("%q is not an http(s) URL", v)
-				}
-				if u.User != nil {
-					return errors.New("credentials in the URL are not accepted; use the API key settings")
+				if err := checkBaseURL(v); err != nil {
+					return err
 				}
 			}
 			*field(c) = v
@@ -712,7 +708,7 @@ func checkBaseURL(v string) error {
 		return fmt.Errorf("%q is not an http(s) URL", v)
 	}
 	if u.User != nil {
-		return errors.New("credentials in the URL are not accepted")
+		return errors.New("credentials in the URL are not accepted; use the username, password or API key settings")
 	}
 	return nil
 }
