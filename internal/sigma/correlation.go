@@ -361,8 +361,14 @@ func (s *corrState) observe(x *Engine, c *correlation, r *Rule, emit func(detect
 	if count < c.min || (c.max >= 0 && count > c.max) {
 		return
 	}
-	emit(c.detection(x, key, count, g.evidence))
+	d := c.detection(x, key, count, g.evidence)
 	s.drop(c, g) // start afresh: one conclusion per window
+	if c.rule.generate {
+		emit(d)
+	}
+	for _, outer := range c.rule.corrs { // a chain: this firing is a match of a rule outer names
+		s.observe(x, outer, c.rule, emit)
+	}
 }
 
 // observeWindow counts one event into a window-close group (tumbling
@@ -422,6 +428,9 @@ func (c *correlation) close(x *Engine, g *corrGroup, emit func(detect.Detection)
 	}
 	n := c.windowCount(g)
 	if !g.over && (n == 0 || n < c.min || (c.max >= 0 && n > c.max) || n == c.neq) {
+		return
+	}
+	if !c.rule.generate {
 		return
 	}
 	d := c.detection(x, g.key, n, nil)

@@ -151,12 +151,53 @@ func TestCorrelationProblems(t *testing.T) {
 		"title: X\ncorrelation: {type: event_count, rules: [nope], timespan: 1m, condition: {gte: 3}}\n":                                                                                         `invalid: correlation: unknown rule "nope"`,
 		"title: X\ncorrelation: {type: event_count, rules: [fail], timespan: 1x, condition: {gte: 3}}\n":                                                                                         "invalid: correlation timespan",
 		"title: X\ncorrelation: {type: magic, rules: [fail], timespan: 1m}\n":                                                                                                                    "unsupported: correlation: type magic",
-		"title: X\nname: x\ncorrelation: {type: temporal, rules: [fail, login], timespan: 1m}\n---\ntitle: Y\ncorrelation: {type: event_count, rules: [x], timespan: 1m, condition: {gte: 2}}\n": "chained correlations",
+		"title: X\nname: x\ncorrelation: {type: event_count, rules: [fail], timespan: 1m, condition: {lt: 2}}\n---\ntitle: Y\ncorrelation: {type: event_count, rules: [x], timespan: 1m, condition: {gte: 2}}\n": "unsupported: correlation: chained on x, whose condition",
 	} {
 		rs := Parse("c.yml", []byte(corrBase+src), Options{})
 		if len(rs.Problems) != 1 || !strings.Contains(rs.Problems[0].String(), want) {
 			t.Errorf("%s: problems %v, want %q", src, rs.Problems, want)
 		}
+	}
+	// A cycle: both correlations are reported, neither is loaded.
+	rs := Parse("c.yml", []byte(corrBase+"title: X\nname: x\ncorrelation: {type: event_count, rules: [y], timespan: 1m, condition: {gte: 2}}\n---\n"+
+		"title: Y\nname: y\ncorrelation: {type: event_count, rules: [x], timespan: 1m, condition: {gte: 2}}\n"), Options{})
+	if len(rs.Problems) != 2 || !strings.Contains(rs.Problems[0].String(), "cycle") || len(rs.Rules) != 3 {
+		t.Errorf("cycle: problems %v, %d rules", rs.Problems, len(rs.Rules))
+	}
+}
+
+// A correlation may name another correlation: each firing of the inner one
+// counts as one match for the outer one. The inner one emits nothing itself
+// unless the outer one says generate: true.
+func TestChainedCorrelation(t *testing.T) {
+	src := `title: Burst
+name: burst
+correlation: {type: event_count, rules: [fail], group-by: [user], timespan: 10s, condition: {gte: 3}}
+---
+title: Repeated bursts
+correlation: {type: event_count, rules: [burst], group-by: [user], timespan: 10m, condition: {gte: 2}}
+`
+	var steps []step
+	for _, base := range []int{0, 100, 200} {
+		for i := range 3 {
+			steps = append(steps, step{base + i, "fail", "alice", ""})
+		}
+		steps = append(steps, step{base + 5, "fail", "bob", ""}) // one failure: no burst
+	}
+	got := runCorr(t, src, Options{}, steps)
+	// Bursts of alice end at steps 2, 6 and 10; the second makes the
+	// outer correlation fire (and start afresh), the third alone does not.
+	if strings.Join(got, " ") != "6:Repeated bursts:2" {
+		t.Errorf("chain: got %v", got)
+	}
+	// The order of the documents does not matter.
+	parts := strings.SplitN(src, "---\n", 2)
+	if got := runCorr(t, parts[1]+"---\n"+parts[0], Options{}, steps); strings.Join(got, " ") != "6:Repeated bursts:2" {
+		t.Errorf("chain, outer first: got %v", got)
+	}
+	got = runCorr(t, strings.Replace(src, "condition: {gte: 2}}", "condition: {gte: 2}, generate: true}", 1), Options{}, steps)
+	if strings.Join(got, " ") != "2:Burst:3 6:Burst:3 6:Repeated bursts:2 10:Burst:3" {
+		t.Errorf("chain with generate: got %v", got)
 	}
 }
 

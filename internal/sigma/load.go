@@ -231,6 +231,7 @@ func (b *builder) compile(r *Rule, n *ynode) error {
 		}
 		r.Correlation = c.kind
 		r.corrs = []*correlation{c} // its own definition until build links it
+		r.generate = true           // unless a correlation reads it (chains)
 		return nil
 	}
 	if err := r.compileDetection(&b.ctx, n.get("detection")); err != nil {
@@ -254,50 +255,73 @@ func (b *builder) compile(r *Rule, n *ynode) error {
 	return nil
 }
 
-// build links correlations to their rules and indexes the rules.
+// build links correlations to the rules they name — base rules, or
+// correlations linked before them (chains) — and indexes the rules.
 func (b *builder) build() *Ruleset {
 	rs := b.rs
 	byRef := map[string]*Rule{}
-	for _, r := range rs.Rules {
-		if r.Correlation != "" {
-			continue
-		}
+	name := func(r *Rule) {
 		for _, k := range []string{r.Name, r.ID} {
 			if k != "" {
 				byRef[k] = r
 			}
 		}
 	}
-	kept := rs.Rules[:0]
+	var pending []*Rule
 	for _, r := range rs.Rules {
 		if r.Correlation == "" {
-			kept = append(kept, r)
+			name(r)
 			continue
 		}
-		c := r.corrs[0]
-		r.corrs = nil
-		var err error
-		for _, name := range c.refNames {
-			ref, ok := byRef[name]
-			if !ok {
-				err = b.missingRef(name)
+		r.def, r.corrs = r.corrs[0], nil
+		pending = append(pending, r)
+	}
+	// Link in rounds: a correlation whose rules are all known now; a chain
+	// links one level per round, and what is left names a rule that did
+	// not load, or a cycle.
+	linked := map[*Rule]bool{}
+	for progress := true; progress; {
+		progress = false
+		rest := pending[:0]
+		for _, r := range pending {
+			c := r.def
+			refs, err := b.refsOf(c, byRef)
+			if refs == nil && err == nil {
+				rest = append(rest, r)
+				continue
+			}
+			progress = true
+			if err != nil {
+				b.problem(problemOf(r, err))
+				continue
+			}
+			c.refs = refs
+			c.index = len(rs.corrs)
+			rs.corrs = append(rs.corrs, c)
+			c.resolveFields(&rs.acc)
+			for _, ref := range c.refs {
+				if !slices.Contains(ref.corrs, c) {
+					ref.corrs = append(ref.corrs, c)
+				}
+			}
+			linked[r] = true
+			name(r)
+		}
+		pending = rest
+	}
+	for _, r := range pending {
+		for _, n := range r.def.refNames {
+			if _, ok := byRef[n]; !ok {
+				b.problem(problemOf(r, b.missingRef(n, pending)))
 				break
 			}
-			c.refs = append(c.refs, ref)
 		}
-		if err != nil {
-			b.problem(problemOf(r, err))
-			continue
+	}
+	kept := rs.Rules[:0]
+	for _, r := range rs.Rules {
+		if r.Correlation == "" || linked[r] {
+			kept = append(kept, r)
 		}
-		c.index = len(rs.corrs)
-		rs.corrs = append(rs.corrs, c)
-		c.resolveFields(&rs.acc)
-		for _, ref := range c.refs {
-			if !slices.Contains(ref.corrs, c) {
-				ref.corrs = append(ref.corrs, c)
-			}
-		}
-		kept = append(kept, r)
 	}
 	rs.Rules = kept
 	// A rule referenced by correlations emits its own matches only when
@@ -395,15 +419,33 @@ func (w *winIndex) add(r *Rule) {
 	}
 }
 
-func (b *builder) missingRef(name string) error {
+// refsOf resolves the rules a correlation names: nil, nil while one of
+// them is not known yet; an error when one cannot feed it.
+func (b *builder) refsOf(c *correlation, byRef map[string]*Rule) ([]*Rule, error) {
+	var refs []*Rule
+	for _, n := range c.refNames {
+		ref, ok := byRef[n]
+		if !ok {
+			return nil, nil
+		}
+		if ref.def != nil && ref.def.atClose {
+			return nil, unsupportedf("correlation: chained on %s, whose condition (an upper bound or neq) is only decided when its window closes", n)
+		}
+		refs = append(refs, ref)
+	}
+	return refs, nil
+}
+
+// missingRef says why a rule a correlation names is not there.
+func (b *builder) missingRef(name string, pending []*Rule) error {
 	for _, p := range b.rs.Problems {
 		if p.ID == name {
 			return unsupportedf("correlation: referenced rule %s did not load (%s)", name, p.Reason)
 		}
 	}
-	for _, r := range b.rs.Rules {
-		if r.Correlation != "" && (r.Name == name || r.ID == name) {
-			return unsupportedf("correlation: chained correlations (%s is a correlation)", name)
+	for _, r := range pending {
+		if r.Name == name || r.ID == name {
+			return fmt.Errorf("correlation: %s is a correlation in a cycle of correlations", name)
 		}
 	}
 	return fmt.Errorf("correlation: unknown rule %q", name)

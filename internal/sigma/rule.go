@@ -36,7 +36,8 @@ type Rule struct {
 	// generateTop is a top-level "generate: true" of a correlation rule
 	// (accepted beside the one inside the correlation section).
 	generateTop bool
-	corrs       []*correlation
+	corrs       []*correlation // the correlations that read this rule's matches
+	def         *correlation   // a correlation rule's own definition
 	pre         []preLit   // literal clause for the prefilter; nil = always evaluated
 	more        [][]preLit // further clauses that must hold too
 
