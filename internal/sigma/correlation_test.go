@@ -146,11 +146,11 @@ correlation: {type: event_count, rules: [fail], group-by: [user], timespan: 1h, 
 
 func TestCorrelationProblems(t *testing.T) {
 	for src, want := range map[string]string{
-		"title: X\ncorrelation: {type: event_count, rules: [fail], timespan: 1m, condition: {gte: 5000}}\n":                                                                                      "unsupported: correlation: threshold above 4096",
-		"title: X\ncorrelation: {type: event_count, rules: [fail], timespan: 1m, condition: {gte: 3, lt: 2}}\n":                                                                                  "invalid: correlation condition can never hold",
-		"title: X\ncorrelation: {type: event_count, rules: [nope], timespan: 1m, condition: {gte: 3}}\n":                                                                                         `invalid: correlation: unknown rule "nope"`,
-		"title: X\ncorrelation: {type: event_count, rules: [fail], timespan: 1x, condition: {gte: 3}}\n":                                                                                         "invalid: correlation timespan",
-		"title: X\ncorrelation: {type: magic, rules: [fail], timespan: 1m}\n":                                                                                                                    "unsupported: correlation: type magic",
+		"title: X\ncorrelation: {type: event_count, rules: [fail], timespan: 1m, condition: {gte: 5000}}\n":                                                                                                      "unsupported: correlation: threshold above 4096",
+		"title: X\ncorrelation: {type: event_count, rules: [fail], timespan: 1m, condition: {gte: 3, lt: 2}}\n":                                                                                                  "invalid: correlation condition can never hold",
+		"title: X\ncorrelation: {type: event_count, rules: [nope], timespan: 1m, condition: {gte: 3}}\n":                                                                                                         `invalid: correlation: unknown rule "nope"`,
+		"title: X\ncorrelation: {type: event_count, rules: [fail], timespan: 1x, condition: {gte: 3}}\n":                                                                                                         "invalid: correlation timespan",
+		"title: X\ncorrelation: {type: magic, rules: [fail], timespan: 1m}\n":                                                                                                                                    "unsupported: correlation: type magic",
 		"title: X\nname: x\ncorrelation: {type: event_count, rules: [fail], timespan: 1m, condition: {lt: 2}}\n---\ntitle: Y\ncorrelation: {type: event_count, rules: [x], timespan: 1m, condition: {gte: 2}}\n": "unsupported: correlation: chained on x, whose condition",
 	} {
 		rs := Parse("c.yml", []byte(corrBase+src), Options{})

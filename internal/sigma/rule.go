@@ -38,8 +38,8 @@ type Rule struct {
 	generateTop bool
 	corrs       []*correlation // the correlations that read this rule's matches
 	def         *correlation   // a correlation rule's own definition
-	pre         []preLit   // literal clause for the prefilter; nil = always evaluated
-	more        [][]preLit // further clauses that must hold too
+	pre         []preLit       // literal clause for the prefilter; nil = always evaluated
+	more        [][]preLit     // further clauses that must hold too
 
 	attr     finding.Rule
 	what     string // "triggered the Sigma rule \"Title\""
