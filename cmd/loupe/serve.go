@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/loupe-sec/loupe/internal/config"
+	"github.com/loupe-sec/loupe/internal/reason/deep"
 	"github.com/loupe-sec/loupe/internal/server"
 	"github.com/loupe-sec/loupe/internal/sigma"
 )
@@ -62,6 +63,7 @@ Flags:
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	srv := server.New(cfg, logger)
+	var analyst *deep.Analyst
 	if cfg.LLMReasoning {
 		if err := llmOpts.check(); err != nil {
 			fmt.Fprintf(stderr, "loupe serve: %v\n", err)
@@ -77,6 +79,7 @@ Flags:
 			return exitError
 		}
 		srv.SetDeep(a)
+		analyst = a
 	}
 	var rules atomic.Pointer[sigma.Ruleset] // for investigation jobs too
 	setRules := func(rs *sigma.Ruleset) { srv.SetSigma(rs); rules.Store(rs) }
@@ -84,7 +87,7 @@ Flags:
 		fmt.Fprintf(stderr, "loupe serve: %v\n", err)
 		return exitError
 	}
-	closeInvestigations, err := startInvestigations(ctx, cfg, srv, logger, rules.Load)
+	closeInvestigations, err := startInvestigations(ctx, cfg, srv, logger, rules.Load, analyst)
 	if err != nil {
 		fmt.Fprintf(stderr, "loupe serve: %v\n", err)
 		return exitError

@@ -23,6 +23,7 @@ import (
 	"github.com/loupe-sec/loupe/internal/jobs"
 	"github.com/loupe-sec/loupe/internal/pipeline"
 	"github.com/loupe-sec/loupe/internal/reason"
+	"github.com/loupe-sec/loupe/internal/reason/deep"
 	"github.com/loupe-sec/loupe/internal/server"
 	"github.com/loupe-sec/loupe/internal/sigma"
 	"github.com/loupe-sec/loupe/internal/store"
@@ -108,7 +109,7 @@ func (f *storeFlag) IsBoolFlag() bool { return true }
 // is an error. The returned func stops the jobs (they resume at the next
 // start) and closes the store.
 func startInvestigations(ctx context.Context, cfg config.Config, srv *server.Server, logger *slog.Logger,
-	rules func() *sigma.Ruleset) (func(), error) {
+	rules func() *sigma.Ruleset, analyst *deep.Analyst) (func(), error) {
 	dsn, dataDir, err := storeDSN(cfg, "")
 	if err != nil {
 		logger.Warn("investigations disabled: no data directory", "err", err)
@@ -125,6 +126,7 @@ func startInvestigations(ctx context.Context, cfg config.Config, srv *server.Ser
 	base := pipeline.Options{
 		Detect: detect.Options{MaxTracked: cfg.MaxTracked},
 		Reason: reason.Options{MaxEvidence: cfg.MaxEvidence, MaxGroups: cfg.MaxGroups},
+		Deep:   analyst, // llm.reasoning: each job's run ends with the model's reading
 	}
 	owner, err := instanceID(dataDir)
 	if err != nil {

@@ -2,10 +2,13 @@ package server
 
 import (
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/loupe-sec/loupe/internal/config"
+	"github.com/loupe-sec/loupe/internal/jobs"
 	"github.com/loupe-sec/loupe/internal/llm"
 	"github.com/loupe-sec/loupe/internal/llm/llmtest"
 	"github.com/loupe-sec/loupe/internal/reason/deep"
@@ -86,5 +89,35 @@ func TestAnalyzeLogsWithLLM(t *testing.T) {
 		if !got[k] {
 			t.Errorf("offline line missing with a stalled model: %s", k)
 		}
+	}
+}
+
+// With llm.reasoning, an investigation's run ends with the model's reading
+// too: its findings are stored with the model named, and the offline ones
+// stay as they are.
+func TestInvestigationWithLLM(t *testing.T) {
+	answer := `{"findings":[{"cluster":"C1","records":["E1"],"tactic":"Execution","technique":"","question":"","conclusion":"A model conclusion.","priority":"medium"}]}`
+	model := llmtest.New(t, llm.Ollama, func(int, llmtest.Call) llmtest.Reply { return llmtest.Reply{Text: answer} })
+	s := newInvServer(t, filepath.Join(t.TempDir(), "loupe.db"), func(_ *config.Config, jc *jobs.Config) {
+		jc.Pipeline.Deep = deepAnalyst(t, model.URL, 5*time.Second)
+	})
+	inv := s.create(t, map[string]any{"source": map[string]any{"kind": "file", "paths": []string{filepath.Join(s.root, "auth.log")}}})
+	if done := s.poll(t, inv.ID); done.Status != "done" {
+		t.Fatalf("ended %+v", done)
+	}
+	var byModel, offline int
+	for _, f := range s.all(t, inv.ID, "", 1000) {
+		switch {
+		case f.Source == "llm":
+			byModel++
+			if f.Conclusion != "A model conclusion." || f.Provenance == nil || f.Provenance.Provider != "ollama" || f.Provenance.Model != "tiny" {
+				t.Errorf("model finding %+v", f)
+			}
+		default:
+			offline++
+		}
+	}
+	if byModel != 1 || offline == 0 || len(model.Calls()) == 0 {
+		t.Errorf("%d model and %d offline findings, %d calls", byModel, offline, len(model.Calls()))
 	}
 }

@@ -204,7 +204,11 @@ type findingJSON struct {
 	First      string              `json:"first"`
 	Last       string              `json:"last"`
 	Rule       struct{ ID string } `json:"rule"`
-	Evidence   []struct {
+	Source     string              `json:"source"`
+	Provenance *struct {
+		Provider, Model string
+	} `json:"provenance"`
+	Evidence []struct {
 		RecordID string `json:"record_id"`
 	} `json:"evidence"`
 }
