@@ -9,9 +9,8 @@ package source
 // crafted ones. With IsolateEVTX, each reader hands its chunks to a worker:
 // this same binary started again with LOUPE_EVTX_WORKER set, under an
 // address-space limit and a heap watchdog, and each chunk under a time
-// limit. A chunk that
-// breaks a limit costs the worker, not the server: it is reported as a
-// LineError and a new worker takes the next chunk.
+// limit. A chunk that breaks a limit costs the worker, not the server: it
+// is reported as a LineError and a new worker takes the next chunk.
 
 import (
 	"bufio"
