@@ -487,7 +487,11 @@ type Recovery struct {
 // whose source can be read again the same way and marks the others failed,
 // with a reason starting "interrupted". Call it at startup, before new
 // jobs; Supervise calls it again from time to time.
-func (m *Manager) Recover(ctx context.Context) (Recovery, error) {
+func (m *Manager) Recover(ctx context.Context) (Recovery, error) { return m.recover(ctx, false) }
+
+// recover is Recover; later (from Supervise) it also leaves alone the fresh
+// jobs of this owner it does not run: Start is still setting them up.
+func (m *Manager) recover(ctx context.Context, later bool) (Recovery, error) {
 	var rec Recovery
 	invs, err := m.cfg.Store.Unfinished(ctx)
 	if err != nil {
@@ -503,7 +507,7 @@ func (m *Manager) Recover(ctx context.Context) (Recovery, error) {
 		log := m.log.With("investigation", inv.ID)
 		opts, _ := ParseOptions(inv.Options)
 		fresh := time.Since(inv.Updated) < m.cfg.StaleAfter
-		if fresh && (opts.Origin == "cli" || inv.Owner != "" && inv.Owner != m.cfg.Owner) {
+		if fresh && (opts.Origin == "cli" || inv.Owner != "" && inv.Owner != m.cfg.Owner || later && inv.Owner == m.cfg.Owner) {
 			rec.Skipped = append(rec.Skipped, inv.ID)
 			continue
 		}
@@ -561,7 +565,7 @@ func (m *Manager) Supervise(ctx context.Context, report func(Recovery, error)) {
 		m.cancelledElsewhere(ctx)
 		if time.Since(last) >= recoverEvery {
 			last = time.Now()
-			rec, err := m.Recover(ctx)
+			rec, err := m.recover(ctx, true)
 			if report != nil && (err != nil || len(rec.Resumed)+len(rec.Failed) > 0) {
 				report(rec, err)
 			}

@@ -749,3 +749,29 @@ func TestServersShareAStore(t *testing.T) {
 		t.Error("b's supervision reported no takeover")
 	}
 }
+
+// Supervise's recoveries never touch a job of this owner that is in the
+// store but not running here yet (Start is between creating it and
+// launching it); the recovery at startup resumes such a job, left by a
+// previous run of the same owner.
+func TestLaterRecoveryLeavesStartingJobsAlone(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "events.log")
+	writeEvents(t, path, 50, 10)
+	s := openStore(t, dir)
+	ctx := context.Background()
+	inv, err := s.CreateInvestigation(ctx, store.Investigation{Source: fileSource(path), Owner: "me"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newManager(t, Config{Store: s, Owner: "me", StaleAfter: time.Hour})
+	if rec, err := m.recover(ctx, true); err != nil || !slices.Equal(rec.Skipped, []string{inv.ID}) || len(rec.Resumed)+len(rec.Failed) != 0 {
+		t.Fatalf("later recovery of a starting job: %+v %v", rec, err)
+	}
+	if got, _ := s.GetInvestigation(ctx, inv.ID); got.Status.Final() {
+		t.Fatalf("the starting job was ended: %s %q", got.Status, got.Error)
+	}
+	if rec, err := m.Recover(ctx); err != nil || len(rec.Failed) != 1 { // at startup: it is ours, from before; no fingerprint, so failed
+		t.Fatalf("startup recovery: %+v %v", rec, err)
+	}
+}
