@@ -5,7 +5,7 @@
 //
 //	go run ./bench                      # 1M and 10M events
 //	go run ./bench -sizes 1000000 -procs 2
-//	go run ./bench -sizes 1000000 -rules ~/sigma/rules/windows
+//	go run ./bench -sizes 1000000 -rules ~/sigma/rules/windows -reference
 //
 // Each size runs in a fresh child process so that peak RSS (getrusage
 // maxrss) belongs to that run alone.
@@ -58,6 +58,7 @@ func main() {
 	runs := flag.Int("runs", 3, "runs per row; the table shows medians (and the peak RSS range)")
 	skipHTTP := flag.Bool("skip-http", false, "skip the time-to-first-finding measurement")
 	rulesDir := flag.String("rules", "", "also run the Sigma rules under `DIR` (e.g. a SigmaHQ checkout's rules/windows)")
+	reference := flag.Bool("reference", false, "with -rules: also time those rules in loupe and in the reference engine sigma-go, side by side")
 	flag.Parse()
 	childArgs = []string{"-procs", strconv.Itoa(*procs), "-shared", *shared, "-repo", *repo, "-rules", *rulesDir}
 
@@ -129,6 +130,13 @@ func main() {
 			fmt.Printf("| %s | %d | %.1f | %.0f | %.1f | %.1f (%.1f–%.1f) | %.1f | %d | %d |\n", label, r.Events, r.Seconds,
 				float64(r.Events)/r.Seconds, float64(r.Bytes)/1e6/r.Seconds, float64(rss[len(rss)/2])/1024,
 				float64(rss[0])/1024, float64(rss[len(rss)-1])/1024, float64(r.LiveHeap)/(1<<20), r.Findings, r.BadLines)
+		}
+	}
+	if *reference && *rulesDir != "" {
+		runtime.GOMAXPROCS(1)
+		if err := referenceTable(c, *rulesDir, 3*time.Second); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: reference:", err)
+			os.Exit(1)
 		}
 	}
 	if !*skipHTTP {
