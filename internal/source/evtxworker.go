@@ -7,10 +7,11 @@ package source
 // substitutions makes it allocate until the machine runs out of memory (a
 // 69 KB file is enough). The checksums keep corrupted files out, not
 // crafted ones. With IsolateEVTX, each reader hands its chunks to a worker:
-// this same binary started again with LOUPE_EVTX_WORKER set, under an
-// address-space limit and a heap watchdog, and each chunk under a time
-// limit. A chunk that breaks a limit costs the worker, not the server: it
-// is reported as a LineError and a new worker takes the next chunk.
+// this same binary started again with LOUPE_EVTX_WORKER set and the one
+// argument --loupe-evtx-worker, under an address-space limit and a heap
+// watchdog, and each chunk under a time limit. A chunk that breaks a limit
+// costs the worker, not the server: it is reported as a LineError and a
+// new worker takes the next chunk.
 
 import (
 	"bufio"
@@ -53,6 +54,7 @@ func DefaultIsolation() (*Isolation, error) {
 
 const (
 	workerEnv    = "LOUPE_EVTX_WORKER"     // set (to the memory budget in bytes) in a worker's environment
+	workerArg    = "--loupe-evtx-worker"   // and its one argument: both, so no one becomes a worker by accident
 	workerRecord = 'R'                     // a rendered record follows
 	workerSkip   = '-'                     // a record without an Event element
 	workerError  = 'E'                     // the chunk could not be parsed; the reason follows
@@ -68,7 +70,7 @@ const (
 //	if source.RunEVTXWorker() { return }
 func RunEVTXWorker() bool {
 	v := os.Getenv(workerEnv)
-	if v == "" {
+	if v == "" || len(os.Args) != 2 || os.Args[1] != workerArg {
 		return false
 	}
 	if budget, err := strconv.ParseInt(v, 10, 64); err == nil && budget > 0 {
@@ -170,7 +172,7 @@ type worker struct {
 }
 
 func startWorker(iso *Isolation) (*worker, error) {
-	cmd := exec.Command(iso.Exe)
+	cmd := exec.Command(iso.Exe, workerArg)
 	// Nothing of this process's environment (tokens, keys) is passed on.
 	cmd.Env = []string{workerEnv + "=" + strconv.FormatInt(iso.MemoryBytes, 10)}
 	in, err := cmd.StdinPipe()
