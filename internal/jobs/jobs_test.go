@@ -752,8 +752,9 @@ func TestServersShareAStore(t *testing.T) {
 
 // Supervise's recoveries never touch a job of this owner that is in the
 // store but not running here yet (Start is between creating it and
-// launching it); the recovery at startup resumes such a job, left by a
-// previous run of the same owner.
+// launching it); the recovery at startup takes such a job for one a
+// previous run of the same owner left (here it fails it: no fingerprint
+// of its source was recorded).
 func TestLaterRecoveryLeavesStartingJobsAlone(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "events.log")
