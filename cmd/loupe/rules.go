@@ -22,6 +22,7 @@ import (
 const rulesUsage = `Usage:
   loupe rules check [--json] [--strict] [--sigma-mapping FILE] DIR
   loupe rules list [--sigma-mapping FILE] [DIR]
+  loupe rules test [--json] [--sigma-mapping FILE] DIR REGRESSION_DIR
 
 check loads every .yml/.yaml Sigma rule under DIR and reports how many
 loaded, how many are unsupported per reason, and every rule that did not
@@ -31,6 +32,12 @@ evaluate, e.g. PCRE-only regular expressions) fail only with --strict.
 
 list prints title, id, level, logsource and author of each loaded rule;
 DIR defaults to $LOUPE_RULES.
+
+test replays regression samples laid out as SigmaHQ's regression_data/
+(info.yml naming the rule and match_count, the JSON rendering of each
+.evtx beside it) against the rules under DIR: each sample's rule must
+match as many of its events as match_count says (at least one when it
+says nothing). Exit code 1 when a sample misses.
 `
 
 // rulesOptions are the Sigma settings of analyze and serve (rules and
@@ -118,11 +125,11 @@ func rulesCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("rules "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(fs.Output(), rulesUsage+"\nFlags:\n"); fs.PrintDefaults() }
-	asJSON := fs.Bool("json", false, "check: print the report as JSON")
+	asJSON := fs.Bool("json", false, "check, test: print the report as JSON")
 	strict := fs.Bool("strict", false, "check: exit 1 when any rule is unsupported too")
 	mapping := fs.String("sigma-mapping", os.Getenv("LOUPE_SIGMA_MAPPING"), "Sigma field mapping and expand placeholders `FILE`")
 	switch sub {
-	case "check", "list":
+	case "check", "list", "test":
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, rulesUsage)
 		return exitOK
@@ -140,7 +147,11 @@ func rulesCmd(args []string, stdout, stderr io.Writer) int {
 	if dir == "" && sub == "list" {
 		dir = os.Getenv("LOUPE_RULES")
 	}
-	if dir == "" || fs.NArg() > 1 {
+	if sub == "test" && fs.NArg() != 2 {
+		fmt.Fprintf(stderr, "loupe rules test: want a rule directory and a regression data directory\n\n%s", rulesUsage)
+		return exitUsage
+	}
+	if dir == "" || (fs.NArg() > 1 && sub != "test") {
 		fmt.Fprintf(stderr, "loupe rules %s: want one rule directory\n\n%s", sub, rulesUsage)
 		return exitUsage
 	}
@@ -150,8 +161,11 @@ func rulesCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "loupe rules %s: %v\n", sub, err)
 		return exitError
 	}
-	if sub == "list" {
+	switch sub {
+	case "list":
 		return listRules(rs, stdout)
+	case "test":
+		return testRules(rs, fs.Arg(1), *asJSON, stdout, stderr)
 	}
 	return checkRules(rs, dir, *asJSON, *strict, stdout)
 }
@@ -248,6 +262,41 @@ func checkRules(rs *sigma.Ruleset, dir string, asJSON, strict bool, stdout io.Wr
 		}
 	}
 	if invalid > 0 || (strict && unsupported > 0) {
+		return exitError
+	}
+	return exitOK
+}
+
+// testRules replays the regression samples under dir and prints the
+// misses and the count.
+func testRules(rs *sigma.Ruleset, dir string, asJSON bool, stdout, stderr io.Writer) int {
+	rep, err := sigma.RunRegression(rs, dir)
+	if err != nil {
+		fmt.Fprintf(stderr, "loupe rules test: %v\n", err)
+		return exitError
+	}
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(struct {
+			Passed int `json:"passed"`
+			sigma.RegressionReport
+		}{rep.Passed(), rep})
+	} else {
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		for _, c := range rep.Cases {
+			if !c.Passed() {
+				fmt.Fprintf(tw, "MISS\t%s\t%s\t%s\t%s\n", c.RuleTitle, c.RuleID, c.Why(), c.Sample)
+			}
+		}
+		tw.Flush()
+		for _, s := range rep.Skipped {
+			fmt.Fprintln(stdout, "skipped:", s)
+		}
+		fmt.Fprintf(stdout, "%s: %d of %d samples match their rule as often as they should (%d skipped)\n",
+			dir, rep.Passed(), len(rep.Cases), len(rep.Skipped))
+	}
+	if rep.Passed() < len(rep.Cases) {
 		return exitError
 	}
 	return exitOK

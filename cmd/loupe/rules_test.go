@@ -187,3 +187,33 @@ func copyDir(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 }
+
+// rules test replays regression samples in SigmaHQ's layout: exit 0 when
+// every sample triggers its rule, 1 with the misses named.
+func TestRulesTest(t *testing.T) {
+	dir := t.TempDir()
+	sample := func(cmd string) string {
+		return `{"Event":{"System":{"Provider":{"#attributes":{"Name":"Microsoft-Windows-Sysmon"}},"EventID":1,` +
+			`"Channel":"Microsoft-Windows-Sysmon/Operational","Computer":"h"},"EventData":{"CommandLine":"` + cmd + `"}}}`
+	}
+	write := func(name, count, body string) {
+		d := filepath.Join(dir, name)
+		os.MkdirAll(d, 0o755)
+		os.WriteFile(filepath.Join(d, "info.yml"), []byte("rule_metadata:\n    - id: 8c1f6a57-6c2e-4a59-9a0b-1f2d1e5a0005\n      title: Credential Dumping Tools\n"+
+			"regression_tests_info:\n    - type: evtx\n"+count+"      path: regression_data/"+name+"/s.evtx\n"), 0o644)
+		os.WriteFile(filepath.Join(d, "s.json"), []byte(body), 0o644)
+	}
+	write("mimikatz", "      match_count: 1\n", sample("mimikatz.exe sekurlsa::logonpasswords"))
+	code, out, errOut := loupe(t, "", "rules", "test", sigmaTestRules, dir)
+	if code != exitOK || !strings.Contains(out, "1 of 1 samples match") {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	write("benign", "", sample("whoami"))
+	code, out, _ = loupe(t, "", "rules", "test", sigmaTestRules, dir)
+	if code != exitError || !strings.Contains(out, "MISS") || !strings.Contains(out, "none of 1 events matched") || !strings.Contains(out, "1 of 2 samples") {
+		t.Errorf("with a miss: exit %d\n%s", code, out)
+	}
+	if code, _, errOut := loupe(t, "", "rules", "test", sigmaTestRules); code != exitUsage || !strings.Contains(errOut, "regression data directory") {
+		t.Errorf("one argument: exit %d %s", code, errOut)
+	}
+}

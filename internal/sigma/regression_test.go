@@ -2,16 +2,10 @@ package sigma
 
 import (
 	"bufio"
-	"bytes"
-	"fmt"
-	"io"
-	"io/fs"
 
 	"compress/gzip"
 	"context"
 	"encoding/json"
-	"github.com/loupe-sec/loupe/internal/event"
-	"gopkg.in/yaml.v3"
 	"os"
 	"path/filepath"
 	"sort"
@@ -134,11 +128,7 @@ func firstRaw(m map[string]json.RawMessage, keys ...string) []byte {
 
 // TestSigmaRegressionData replays regression samples laid out as in the
 // SigmaHQ repository's regression_data/ (LOUPE_SIGMA_REGRESSION names the
-// directory; LOUPE_SIGMA_RULES the rules): each info.yml names its rule
-// under rule_metadata and its samples under regression_tests_info, and the
-// JSON rendering of each sample's .evtx lies beside it. A sample passes
-// when its rule matches as many of its events as match_count says, or at
-// least one when it says nothing.
+// directory; LOUPE_SIGMA_RULES the rules) with RunRegression.
 func TestSigmaRegressionData(t *testing.T) {
 	dir, rules := os.Getenv("LOUPE_SIGMA_REGRESSION"), sharedSigma()
 	if dir == "" {
@@ -153,127 +143,78 @@ func TestSigmaRegressionData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	x := rs.NewEngine()
-	var total, pass int
-	var misses []string
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || d.Name() != "info.yml" {
-			return err
-		}
-		var info struct {
-			Rules []struct{ ID, Title string } `yaml:"rule_metadata"`
-			Tests []struct {
-				Name  string `yaml:"name"`
-				Type  string `yaml:"type"`
-				Count int    `yaml:"match_count"`
-				Path  string `yaml:"path"`
-			} `yaml:"regression_tests_info"`
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		if err := yaml.Unmarshal(b, &info); err != nil || len(info.Rules) == 0 {
-			t.Errorf("%s: not a regression info file: %v", p, err)
-			return nil
-		}
-		for _, tc := range info.Tests {
-			sample := filepath.Join(filepath.Dir(p), strings.TrimSuffix(filepath.Base(tc.Path), filepath.Ext(tc.Path))+".json")
-			evs, err := regressionEvents(sample)
-			if err != nil {
-				continue // the sample's JSON rendering is not in this copy
-			}
-			r := rs.Rule(info.Rules[0].ID)
-			problem := loadProblem(rs, info.Rules[0].ID)
-			if r == nil && problem == "" {
-				t.Logf("skipped: %s (%s): the rule is not in %s", info.Rules[0].Title, info.Rules[0].ID, rules)
-				continue
-			}
-			total++
-			why := ""
-			switch {
-			case r == nil:
-				why = "rule not loaded: " + problem
-			default:
-				n := 0
-				for _, ev := range evs {
-					if x.Match(r, ev) {
-						n++
-					}
-				}
-				switch {
-				case tc.Count > 0 && n != tc.Count:
-					why = fmt.Sprintf("%d of %d events matched, want %d", n, len(evs), tc.Count)
-				case n == 0:
-					why = fmt.Sprintf("none of %d events matched", len(evs))
-				}
-			}
-			if why == "" {
-				pass++
-				continue
-			}
-			misses = append(misses, fmt.Sprintf("%s (%s): %s", info.Rules[0].Title, info.Rules[0].ID, why))
-		}
-		return nil
-	})
-	if total == 0 {
+	rep, err := RunRegression(rs, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Cases) == 0 {
 		t.Skipf("no regression samples with JSON renderings under %s", dir)
 	}
-	for _, m := range misses {
-		t.Log("miss:", m)
+	for _, c := range rep.Cases {
+		if !c.Passed() {
+			t.Logf("miss: %s (%s): %s", c.RuleTitle, c.RuleID, c.Why())
+		}
 	}
-	t.Logf("%d of %d regression samples match their rule as often as they should", pass, total)
-	if float64(pass) < 0.98*float64(total) {
-		t.Errorf("only %d of %d samples pass", pass, total)
+	t.Logf("%d of %d regression samples match their rule as often as they should (%d skipped)", rep.Passed(), len(rep.Cases), len(rep.Skipped))
+	if float64(rep.Passed()) < 0.98*float64(len(rep.Cases)) {
+		t.Errorf("only %d of %d samples pass", rep.Passed(), len(rep.Cases))
 	}
 }
 
-// regressionEvents reads a sample's JSON rendering: one or more JSON
-// objects (or arrays of them), pretty-printed or not.
-func regressionEvents(path string) ([]*event.Event, error) {
-	f, err := os.Open(path)
+// RunRegression on a small layout of its own: a pass, a count that is
+// off, a rule that did not load, a rule not in the set, a sample of two
+// concatenated objects, one with no JSON rendering.
+func TestRunRegression(t *testing.T) {
+	rules := `title: Whoami
+id: 11111111-1111-4111-8111-111111111111
+logsource: {product: windows, category: process_creation}
+detection: {sel: {Image|endswith: '\whoami.exe'}, condition: sel}
+---
+title: Broken
+id: 22222222-2222-4222-8222-222222222222
+logsource: {product: windows, category: process_creation}
+detection: {sel: {Image: x}, condition: sel and not filter}
+`
+	rs := Parse("r.yml", []byte(rules), Options{})
+	dir := t.TempDir()
+	sysmon := func(image string) string {
+		return `{"Event":{"System":{"Provider":{"#attributes":{"Name":"Microsoft-Windows-Sysmon"}},"EventID":1,` +
+			`"Channel":"Microsoft-Windows-Sysmon/Operational","Computer":"h","TimeCreated":{"#attributes":{"SystemTime":"2025-10-25T16:56:16Z"}}},` +
+			`"EventData":{"Image":"C:\\Windows\\System32\\` + image + `"}}}`
+	}
+	write := func(name, id, count string, samples ...string) {
+		d := filepath.Join(dir, name)
+		os.MkdirAll(d, 0o755)
+		info := "id: x\nrule_metadata:\n    - id: " + id + "\n      title: " + name + "\nregression_tests_info:\n    - name: Positive\n      type: evtx\n" +
+			count + "      path: regression_data\\rules\\" + name + "\\" + id + ".evtx\n"
+		os.WriteFile(filepath.Join(d, "info.yml"), []byte(info), 0o644)
+		if samples != nil {
+			os.WriteFile(filepath.Join(d, id+".json"), []byte(strings.Join(samples, "\n")), 0o644)
+		}
+	}
+	write("pass", "11111111-1111-4111-8111-111111111111", "      match_count: 2\n", sysmon("whoami.exe"), "["+sysmon("whoami.exe")+","+sysmon("cmd.exe")+"]")
+	write("off", "11111111-1111-4111-8111-111111111111", "      match_count: 1\n", sysmon("whoami.exe"), sysmon("whoami.exe"))
+	write("broken", "22222222-2222-4222-8222-222222222222", "", sysmon("x"))
+	write("absent", "33333333-3333-4333-8333-333333333333", "", sysmon("x"))
+	write("nojson", "11111111-1111-4111-8111-111111111111", "")
+	rep, err := RunRegression(rs, dir)
 	if err != nil {
-		return nil, err
+		t.Fatal(err)
 	}
-	defer f.Close()
-	dec := json.NewDecoder(f)
-	var out []*event.Event
-	for i := int64(1); ; i++ {
-		var v json.RawMessage
-		if err := dec.Decode(&v); err == io.EOF {
-			break
-		} else if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		var items []json.RawMessage
-		if len(v) > 0 && v[0] == '[' {
-			if err := json.Unmarshal(v, &items); err != nil {
-				return nil, err
-			}
-		} else {
-			items = []json.RawMessage{v}
-		}
-		for _, it := range items {
-			var line bytes.Buffer
-			if err := json.Compact(&line, it); err != nil {
-				return nil, err
-			}
-			ev, err := source.ParseLine(line.Bytes(), i, source.Options{Name: filepath.Base(path)})
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, ev)
+	got := map[string]string{}
+	for _, c := range rep.Cases {
+		got[filepath.Base(filepath.Dir(c.Sample))] = c.Why()
+	}
+	want := map[string]string{"pass": "", "off": "2 of 2 events matched, want 1", "broken": `rule not loaded: condition: unknown search identifier "filter"`}
+	if len(got) != len(want) {
+		t.Fatalf("cases %v", got)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s: %q, want %q", k, got[k], v)
 		}
 	}
-	return out, nil
-}
-
-// loadProblem is why the rule with id did not load; "" when no file had it.
-func loadProblem(rs *Ruleset, id string) string {
-	for _, p := range rs.Problems {
-		if p.ID == id {
-			return p.Reason
-		}
+	if rep.Passed() != 1 || len(rep.Skipped) != 2 {
+		t.Errorf("passed %d, skipped %v", rep.Passed(), rep.Skipped)
 	}
-	return ""
 }
