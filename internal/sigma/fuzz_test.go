@@ -152,3 +152,26 @@ func TestConcurrentEngines(t *testing.T) {
 		}
 	}
 }
+
+// FuzzRegression: a regression layout of any info.yml and sample text
+// is replayed or reported, never a panic; every case names its sample.
+func FuzzRegression(f *testing.F) {
+	f.Add("rule_metadata:\n  - id: a\nregression_tests_info:\n  - path: x\\s.evtx\n    match_count: 1\n", `{"Event":{"System":{"EventID":1,"Channel":"c"},"EventData":{"Image":"x"}}}`)
+	f.Add("rule_metadata: []\n", "[1,2]")
+	f.Add("regression_tests_info: 3\n", `{"a":1}{"b":[`)
+	rs := Parse("r.yml", []byte("title: A\nid: a\nlogsource: {product: windows}\ndetection: {sel: {Image: x}, condition: sel}\n"), Options{})
+	f.Fuzz(func(t *testing.T, info, sample string) {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "info.yml"), []byte(info), 0o644)
+		os.WriteFile(filepath.Join(dir, "s.json"), []byte(sample), 0o644)
+		rep, err := RunRegression(rs, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range rep.Cases {
+			if c.Sample == "" || c.Matched > c.Events {
+				t.Fatalf("case %+v", c)
+			}
+		}
+	})
+}
