@@ -641,16 +641,19 @@ func redactDSN(dsn string) string {
 	return u.Redacted()
 }
 
-// String renders the config for fmt with the secrets redacted.
+// String renders the config for fmt with the secrets redacted: the
+// attributes of LogValue as key=value pairs.
 func (c Config) String() string {
-	return fmt.Sprintf("listen=%s token=%s keepalive_interval=%s max_line_bytes=%d max_streams=%d max_evidence=%d max_groups=%d max_tracked=%d log_level=%s log_format=%s"+
-		" llm.provider=%s llm.model=%s llm.base_url=%s llm.api_key=%s obfuscation.enabled=%t obfuscation.preserve_structure=%t cache.enabled=%t cache.ttl=%s stack=%s loki.url=%s victorialogs.url=%s grafana.url=%s falco.url=%s falcosidekick.url=%s",
-		c.Listen, redact(c.Token), c.KeepaliveInterval, c.MaxLineBytes, c.MaxStreams,
-		c.MaxEvidence, c.MaxGroups, c.MaxTracked, c.LogLevel, c.LogFormat,
-		c.LLMProvider, c.LLMModel, c.LLMBaseURL, redact(c.LLMAPIKey), c.Obfuscation, c.PreserveStructure, c.CacheEnabled, c.CacheTTL,
-		c.Stack, c.LokiURL, c.VictoriaLogsURL, c.GrafanaURL, c.FalcoURL, c.FalcosidekickURL) +
-		fmt.Sprintf(" store_dsn=%s data_dir=%s max_upload_bytes=%d max_jobs=%d file_roots=%s source_urls=%s rules=%s sigma_mapping=%s llm.reasoning=%t",
-			redactDSN(c.StoreDSN), c.DataDir, c.MaxUploadBytes, c.MaxJobs, c.FileRoots, c.SourceURLs, c.Rules, c.SigmaMapping, c.LLMReasoning)
+	var b strings.Builder
+	for i, a := range c.LogValue().Group() {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(a.Key)
+		b.WriteByte('=')
+		b.WriteString(a.Value.String())
+	}
+	return b.String()
 }
 
 // GoString keeps %#v from printing the secrets.

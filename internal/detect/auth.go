@@ -237,7 +237,7 @@ func (a *authTracker) record(st *failState, ev *event.Event, ae authEvent) {
 		st.srcs = addDistinct(st.srcs, ae.src)
 	}
 	if len(st.evidence) < maxRelated {
-		st.evidence = append(st.evidence, evidenceOf(ev))
+		st.evidence = append(st.evidence, Evidence(ev))
 	}
 }
 

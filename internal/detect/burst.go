@@ -110,7 +110,7 @@ func (b *burstTracker) observe(r *rule, ev *event.Event, actor string, kind uint
 	st.names = append(st.names, name)
 	if len(st.kinds) < threshold || st.reported {
 		if len(st.evidence) < maxRelated {
-			st.evidence = append(st.evidence, evidenceOf(ev))
+			st.evidence = append(st.evidence, Evidence(ev))
 		}
 		return
 	}

@@ -293,7 +293,10 @@ func containsAny(s string, subs []string) bool {
 	return false
 }
 
-func evidenceOf(ev *event.Event) finding.Evidence {
+// Evidence is the record of ev a detector keeps among a detection's
+// related events (the acting or target user, a summary clipped to 300
+// bytes).
+func Evidence(ev *event.Event) finding.Evidence {
 	user := ev.User
 	if user == "" {
 		user = ev.TargetUser

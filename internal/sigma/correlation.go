@@ -285,7 +285,7 @@ func (s *corrState) observe(x *Engine, c *correlation, r *Rule, emit func(detect
 		copy(g.evidence, g.evidence[1:])
 		g.evidence = g.evidence[:maxCorrEvidence-1]
 	}
-	g.evidence = append(g.evidence, evidenceOf(ev))
+	g.evidence = append(g.evidence, detect.Evidence(ev))
 	within := func(t time.Time) bool { return now.Sub(t) <= c.timespan }
 	if c.atClose {
 		c.observeWindow(x, g, ri, now, emit)

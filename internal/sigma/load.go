@@ -13,9 +13,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/loupe-sec/loupe/internal/event"
-	"github.com/loupe-sec/loupe/internal/finding"
 )
 
 // Options tune loading.
@@ -469,16 +466,4 @@ func (rs *Ruleset) Rule(id string) *Rule {
 		}
 	}
 	return nil
-}
-
-func evidenceOf(ev *event.Event) finding.Evidence {
-	user := ev.User
-	if user == "" {
-		user = ev.TargetUser
-	}
-	sum := ev.Summary()
-	if len(sum) > 300 {
-		sum = strings.ToValidUTF8(sum[:300], "") + "…"
-	}
-	return finding.Evidence{RecordID: ev.ID, Index: ev.Index, Line: ev.Line, Time: ev.Time, Host: ev.Host, User: user, Summary: sum}
 }
