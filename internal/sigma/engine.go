@@ -30,6 +30,7 @@ type Engine struct {
 	arena    []byte
 	dataKV   []dataMember // members of the event's data object, read once per event
 	dataDone bool
+	dataTop  bool         // the data object is the record itself: dataKV is topKV
 	topKV    []dataMember // members of the record's top-level object, likewise
 	topDone  bool
 	textDone bool // msgLow and cmdLow hold the folded message and command line
@@ -118,7 +119,7 @@ func (x *Engine) begin(ev *event.Event) {
 	if len(ev.Raw) > 0 {
 		x.raw = unsafe.String(unsafe.SliceData(ev.Raw), len(ev.Raw))
 	}
-	x.dataKV, x.dataDone = x.dataKV[:0], false
+	x.dataKV, x.dataDone, x.dataTop = x.dataKV[:0], false, false
 	x.topKV, x.topDone = x.topKV[:0], false
 	x.textDone = false
 	if x.fam == famJSON && x.raw != "" {
@@ -465,7 +466,7 @@ func (x *Engine) value(a *accessor) *fieldVal {
 				return fv
 			}
 		case srcPath:
-			if x.raw != "" && x.path(fv, src.path) {
+			if x.raw != "" && x.path(fv, &src) {
 				return fv
 			}
 		case srcData:
@@ -537,6 +538,9 @@ func (x *Engine) setRaw(fv *fieldVal, raw string) {
 // event so each field lookup is a short scan instead of a JSON parse.
 func (x *Engine) data() []dataMember {
 	if x.dataDone {
+		if x.dataTop {
+			return x.topKV
+		}
 		return x.dataKV
 	}
 	x.dataDone = true
@@ -551,37 +555,46 @@ func (x *Engine) data() []dataMember {
 			obj = r.Raw
 		}
 	}
+	if obj == x.raw { // no data object: the record's own members, read once
+		x.dataTop = true
+		return x.top()
+	}
 	x.dataKV = appendMembers(x.dataKV, obj)
 	return x.dataKV
 }
 
 // path reads the value at a gjson path of the record into fv. A plain
-// path ("a" or "a.b.c", no escapes or wildcards) starts from the
-// record's top-level members, read once per event, so a field the record
-// lacks costs a short scan instead of a walk of the whole record.
-func (x *Engine) path(fv *fieldVal, p string) bool {
-	if strings.ContainsAny(p, "\\*?|#@!") {
-		return setResult(fv, gjson.Get(x.raw, p))
+// path starts from the record's top-level members, read once per event,
+// so a field the record lacks costs a short scan instead of a walk of the
+// whole record.
+func (x *Engine) path(fv *fieldVal, src *fieldSource) bool {
+	if !src.plain {
+		return setResult(fv, gjson.Get(x.raw, src.path))
 	}
-	head, rest, nested := strings.Cut(p, ".")
-	if !x.topDone {
-		x.topDone = true
-		x.topKV = appendMembers(x.topKV, x.raw)
-	}
-	for _, m := range x.topKV {
-		if m.key != head {
+	for _, m := range x.top() {
+		if m.key != src.head {
 			continue
 		}
-		if !nested {
+		if src.rest == "" {
 			x.setRaw(fv, m.val)
 			return true
 		}
 		if m.val[0] != '{' && m.val[0] != '[' {
 			return false
 		}
-		return setResult(fv, gjson.Get(m.val, rest))
+		return setResult(fv, gjson.Get(m.val, src.rest))
 	}
 	return false
+}
+
+// top returns the members of the record's top-level object, read once
+// per event.
+func (x *Engine) top() []dataMember {
+	if !x.topDone {
+		x.topDone = true
+		x.topKV = appendMembers(x.topKV, x.raw)
+	}
+	return x.topKV
 }
 
 // appendMembers appends the members of the JSON object obj to kv, keys

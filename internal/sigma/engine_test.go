@@ -421,7 +421,8 @@ func TestPathLookup(t *testing.T) {
 		x.begin(ev)
 		for _, p := range paths {
 			var got, want fieldVal
-			gotOK := x.path(&got, p)
+			src := rpath(p)
+			gotOK := x.path(&got, &src)
 			wantOK := setResult(&want, gjson.Get(raw, p))
 			if gotOK != wantOK || got.ok != want.ok || got.null != want.null || got.arr != want.arr || got.s != want.s ||
 				(got.arr && got.res.Raw != want.res.Raw) {

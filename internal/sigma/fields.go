@@ -78,6 +78,11 @@ type fieldSource struct {
 	kind srcKind
 	ef   evField
 	path string // srcPath: gjson path; srcData, srcKV: the key
+	// srcPath of plain keys ("a" or "a.b.c"; no escapes, gjson syntax or
+	// empty keys):
+	// the first key and the rest, read without a walk of the whole record.
+	plain      bool
+	head, rest string
 }
 
 // accessor reads one Sigma field name from events. Its sources per family
@@ -109,7 +114,7 @@ func parseTarget(t string) (fieldSource, error) {
 	case t == "":
 		return fieldSource{}, fmt.Errorf("empty target")
 	}
-	return fieldSource{kind: srcPath, path: t}, nil
+	return rpath(t), nil
 }
 
 // escapeKey escapes gjson path syntax so name is looked up as one key.
@@ -248,9 +253,16 @@ func indexOf(list []string, s string) int {
 	return -1
 }
 
-func typed(f evField) fieldSource         { return fieldSource{kind: srcEvent, ef: f} }
-func data(k string) fieldSource           { return fieldSource{kind: srcData, path: k} }
-func rpath(p string) fieldSource          { return fieldSource{kind: srcPath, path: p} }
+func typed(f evField) fieldSource { return fieldSource{kind: srcEvent, ef: f} }
+func data(k string) fieldSource   { return fieldSource{kind: srcData, path: k} }
+func rpath(p string) fieldSource {
+	s := fieldSource{kind: srcPath, path: p, plain: p != "" && !strings.ContainsAny(p, "\\*?|#@!") &&
+		p[0] != '.' && p[len(p)-1] != '.' && !strings.Contains(p, "..")} // empty segments: gjson's reading
+	if s.plain {
+		s.head, s.rest, _ = strings.Cut(p, ".")
+	}
+	return s
+}
 func kv(k string) fieldSource             { return fieldSource{kind: srcKV, path: k} }
 func srcs(s ...fieldSource) []fieldSource { return s }
 
