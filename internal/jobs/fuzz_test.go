@@ -44,7 +44,7 @@ func FuzzParseInput(f *testing.F) {
 		}
 		for _, kind := range []string{"loki", "victorialogs", "opensearch"} {
 			src := store.Source{Kind: kind, Params: b}
-			if s, err := spec(src); err == nil && s.Kind != kind {
+			if s, err := Spec(src); err == nil && s.Kind != kind {
 				t.Fatalf("spec of kind %s came back as %s", kind, s.Kind)
 			}
 			withRange(src, timeA, timeB)

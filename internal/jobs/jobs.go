@@ -185,7 +185,7 @@ func CheckSource(src store.Source) error {
 		_, err := fileFingerprint(src)
 		return err
 	}
-	_, err := spec(src)
+	_, err := Spec(src)
 	return err
 }
 

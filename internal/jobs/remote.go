@@ -21,8 +21,8 @@ import (
 // must be protected like the log stores it points at; the API never shows
 // a password.
 
-// spec builds the origin.Spec of a non-file source and validates it.
-func spec(src store.Source) (origin.Spec, error) {
+// Spec builds the origin.Spec of a non-file source and validates it.
+func Spec(src store.Source) (origin.Spec, error) {
 	var fields map[string]json.RawMessage
 	if len(bytes.TrimSpace(src.Params)) > 0 {
 		if err := json.Unmarshal(src.Params, &fields); err != nil {
@@ -43,7 +43,7 @@ func spec(src store.Source) (origin.Spec, error) {
 
 // openOrigin is the Opener of the kinds package origin reads.
 func openOrigin(ctx context.Context, src store.Source) (iter.Seq2[*event.Event, error], error) {
-	s, err := spec(src)
+	s, err := Spec(src)
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +90,7 @@ func withRange(src store.Source, from, to time.Time) store.Source {
 // from the investigation's or its own bounds: only then does reading it
 // again give the same events.
 func closedRange(inv store.Investigation) bool {
-	s, err := spec(withRange(inv.Source, inv.From, inv.To))
+	s, err := Spec(withRange(inv.Source, inv.From, inv.To))
 	if err != nil {
 		return false
 	}

@@ -333,15 +333,9 @@ func parseSource(raw json.RawMessage) (store.Source, error) {
 // configured bases, so an API client cannot make the server connect to
 // any host it can reach.
 func (iv *investigations) checkStoreURL(src store.Source) error {
-	var fields map[string]json.RawMessage
-	if json.Unmarshal(src.Params, &fields) != nil {
-		return nil // the source check that follows says what is wrong
-	}
-	fields["kind"], _ = json.Marshal(src.Kind)
-	b, _ := json.Marshal(fields)
-	spec, err := origin.ParseSpec(b)
-	if err != nil || spec.Validate() != nil || spec.URL == "" {
-		return nil // likewise: not a valid log store source
+	spec, err := jobs.Spec(src)
+	if err != nil || spec.URL == "" {
+		return nil // not a valid log store source: the source check that follows says why
 	}
 	u, err := url.Parse(spec.URL)
 	if err != nil {
